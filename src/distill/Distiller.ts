@@ -1,0 +1,466 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { KdConfigError } from '../errors.js';
+import type { DistillationKind } from '../losses/distillationLoss.js';
+import { validateLabels } from '../losses/distillationLoss.js';
+import { asTeacher, isLayersModel, type ModelInputs, type Teacher, type TeacherLike, type TeacherOutputs } from '../teachers/teacher.js';
+import { runCallbacks, type DistillerCallbacks } from './callbacks.js';
+import { countRows, mapInputs, tensorsOf } from './inputs.js';
+import { seededRandom, shuffledIndices, withSeed, type Seed } from './seed.js';
+import { createTrainStep, type StepBatch, type StepLogs, type TrainStep } from './trainStep.js';
+
+/** Options of the {@link Distiller} constructor. */
+export interface DistillerConfig {
+  /** The frozen teacher: a LayersModel, GraphModel-like object, function or {@link Teacher}. */
+  teacher: TeacherLike;
+  /** The model to train. Must be built (its first layer has an `inputShape`). */
+  student: tfl.LayersModel;
+  /** What the student returns: `'logits'` (default) or `'probs'` for a student ending in softmax. */
+  studentOutputs?: TeacherOutputs;
+  /** What the teacher returns, when {@link asTeacher}'s detection should be overridden. */
+  teacherOutputs?: TeacherOutputs;
+}
+
+/** Optimizer names {@link Distiller.compile} accepts, with tfjs's default learning rates. */
+export type OptimizerName = 'adam' | 'sgd' | 'rmsprop' | 'adagrad';
+
+/** Options of {@link Distiller.compile}. */
+export interface DistillerCompileArgs {
+  /** A tfjs optimizer (e.g. `tf.train.adam(1e-3)`) or its name. */
+  optimizer: tf.Optimizer | OptimizerName;
+  /** Softening temperature T (> 0; required for `kind: 'kl'`). */
+  temperature?: number;
+  /** Weight of the hard-label term in [0, 1] (default 0; > 0 needs labels). */
+  alpha?: number;
+  /** `'kl'` (Hinton, default) or `'mse'` (Tang et al.). */
+  kind?: DistillationKind;
+  /** Multiply the KL term by T² (default true). */
+  scaleByTemperatureSquared?: boolean;
+}
+
+/** Validation data for {@link Distiller.fit}: `[x, y?]` or an object that may carry teacher inputs. */
+export type ValidationData =
+  | [ModelInputs]
+  | [ModelInputs, tf.Tensor | undefined]
+  | { x: ModelInputs; y?: tf.Tensor; teacherInputs?: ModelInputs };
+
+/** Options shared by {@link Distiller.fit} and {@link Distiller.fitDataset}. */
+export interface BaseFitArgs {
+  /** Number of passes over the data (default 1). */
+  epochs?: number;
+  /** Epoch index to start from, for resumed runs (default 0). */
+  initialEpoch?: number;
+  /** tfjs callbacks (`tf.callbacks.earlyStopping(...)`, `new CustomCallback(...)`) or `{ onEpochEnd, ... }` objects. */
+  callbacks?: DistillerCallbacks;
+  /** 0: silent (default); 1: one line per epoch on the console. In a Node terminal, see `progressBar` in `kd-ts/node`. */
+  verbose?: 0 | 1;
+  /**
+   * Seed for shuffling and for every tfjs random draw during the run
+   * (dropout). Same seed, same student and data: same final weights on the
+   * cpu backend. Build the student inside {@link withSeed} to make its
+   * initialization repeat as well.
+   */
+  seed?: Seed;
+}
+
+/** Options of {@link Distiller.fit}. */
+export interface DistillerFitArgs extends BaseFitArgs {
+  /** Examples per step (default 32). */
+  batchSize?: number;
+  /** Shuffle the examples every epoch (default true). */
+  shuffle?: boolean;
+  /** Data scored at the end of every epoch; its metrics get a `val_` prefix. */
+  validationData?: ValidationData;
+  /** What the teacher reads when it differs from the student's inputs (same rows, same order). */
+  teacherInputs?: ModelInputs;
+}
+
+/** One element of a dataset for {@link Distiller.fitDataset}: a batch. */
+export interface DistillationBatch {
+  /** Student inputs. */
+  xs: ModelInputs;
+  /** Labels (class ids or one-hot). */
+  ys?: tf.Tensor;
+  /** Teacher inputs, when they differ from `xs`. */
+  teacherXs?: ModelInputs;
+  /** Example ids, passed to the teacher (caches look outputs up by id). */
+  id?: tf.Tensor;
+}
+
+/** What {@link Distiller.fitDataset} needs of a dataset: `tf.data.Dataset` fits. */
+export interface DatasetLike<T> {
+  iterator(): Promise<{ next(): Promise<IteratorResult<T>> }>;
+}
+
+/** Options of {@link Distiller.fitDataset}. */
+export interface DistillerFitDatasetArgs extends BaseFitArgs {
+  /** Batches per epoch; by default an epoch ends when the dataset does. */
+  batchesPerEpoch?: number;
+  /** A dataset of batches, or tensors, scored at the end of every epoch. */
+  validationData?: DatasetLike<DistillationBatch> | ValidationData;
+}
+
+/** Options of {@link Distiller.evaluate}. */
+export interface DistillerEvaluateArgs {
+  /** Examples per batch (default 32). */
+  batchSize?: number;
+  /** What the teacher reads when it differs from the student's inputs. */
+  teacherInputs?: ModelInputs;
+}
+
+const DEFAULT_BATCH_SIZE = 32;
+
+/**
+ * Trains a student model against a frozen teacher, Keras-style.
+ *
+ * The teacher runs once per batch in inference mode, outside the gradient
+ * tape; the optimizer sees the student's trainable variables only. Logs per
+ * epoch: `loss`, `distillation_loss`, `agreement` (student argmax = teacher
+ * argmax) and, with labels, `student_loss` and `acc`; `val_` versions with
+ * validation data. `fit` returns a tfjs `History`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import '@tensorflow/tfjs-backend-cpu';
+ * import { Distiller } from 'kd-ts';
+ *
+ * const teacher = tfl.sequential({ layers: [
+ *   tfl.layers.dense({ units: 64, activation: 'relu', inputShape: [20] }),
+ *   tfl.layers.dense({ units: 3 }),
+ * ] });
+ * const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 3, inputShape: [20] })] });
+ * const x = tf.randomNormal([256, 20]);
+ * const y = tf.randomUniform([256], 0, 3, 'int32');
+ *
+ * const distiller = new Distiller({ teacher, student });
+ * distiller.compile({ optimizer: tf.train.adam(1e-2), temperature: 4, alpha: 0.1 });
+ * const history = await distiller.fit(x, y, { epochs: 3, batchSize: 32 });
+ * console.log(history.history.agreement);
+ * ```
+ */
+export class Distiller {
+  /** The model being trained. */
+  readonly student: tfl.LayersModel;
+  /** The teacher, adapted to the {@link Teacher} interface. */
+  readonly teacher: Teacher;
+  private readonly studentOutputs: TeacherOutputs;
+  private step?: TrainStep;
+  private temperature = 1;
+
+  /**
+   * @param config - Teacher, student and what each returns.
+   * @throws {@link KdConfigError} `SHARED_VARIABLES` when teacher and student share weights.
+   */
+  constructor(config: DistillerConfig) {
+    if (!isLayersModel(config.student)) {
+      throw new KdConfigError('INVALID_STUDENT', 'the student must be a tf.LayersModel (tf.sequential or tf.model)');
+    }
+    this.student = config.student;
+    this.studentOutputs = config.studentOutputs ?? 'logits';
+    assertNoSharedVariables(config.teacher, config.student);
+    this.teacher = asTeacher(config.teacher, { outputs: config.teacherOutputs });
+  }
+
+  /**
+   * Sets the optimizer and the loss. Call once before training; calling it
+   * again starts a fresh optimizer.
+   *
+   * @param args - See {@link DistillerCompileArgs}.
+   * @throws {@link KdConfigError} for invalid T or alpha, a softmax student, an unbuilt student,
+   *   or `kind: 'mse'` with a probability teacher.
+   */
+  compile(args: DistillerCompileArgs): void {
+    ensureBuilt(this.student);
+    this.temperature = args.temperature ?? 1;
+    this.step = createTrainStep({
+      student: this.student,
+      optimizer: makeOptimizer(args.optimizer),
+      temperature: args.temperature,
+      alpha: args.alpha,
+      kind: args.kind,
+      scaleByTemperatureSquared: args.scaleByTemperatureSquared,
+      studentOutputs: this.studentOutputs,
+      teacherOutputs: this.teacher.outputs ?? 'logits',
+    });
+  }
+
+  /**
+   * Trains the student on in-memory tensors.
+   *
+   * @param x - Student inputs: a tensor, an array (multi-input students) or a map by input name.
+   * @param y - Optional labels (class ids or one-hot): needed for `alpha > 0`, and for `acc`.
+   * @param args - See {@link DistillerFitArgs}.
+   * @returns The tfjs `History` of epoch logs.
+   * @throws {@link KdConfigError} `NOT_COMPILED` before {@link Distiller.compile}.
+   * @throws {@link KdShapeError} `LENGTH_MISMATCH` when x, y and teacher inputs differ in rows.
+   * @throws {@link KdDataError} for labels out of range, NaN/Inf teacher outputs or a NaN loss
+   *   (the student keeps the weights it had before the failing step).
+   */
+  async fit(x: ModelInputs, y?: tf.Tensor, args: DistillerFitArgs = {}): Promise<tfl.History> {
+    const step = this.requireStep();
+    const rows = countRows([['x', x], ['y', y], ['teacherInputs', args.teacherInputs]]);
+    if (y !== undefined) validateLabels(y, this.numClasses(), rows);
+    const validation = args.validationData === undefined ? undefined : normalizeValidation(args.validationData);
+    const batchSize = positiveInteger(args.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
+    const stepsPerEpoch = Math.ceil(rows / batchSize);
+    const random = args.seed === undefined ? Math.random : seededRandom(args.seed);
+
+    const validate =
+      validation === undefined
+        ? undefined
+        : () => this.evaluate(validation.x, validation.y, { batchSize, teacherInputs: validation.teacherInputs });
+
+    return this.run(args, { samples: rows, steps: stepsPerEpoch, batchSize }, validate, async (onBatch) => {
+      const order = args.shuffle === false ? Int32Array.from({ length: rows }, (_, i) => i) : shuffledIndices(rows, random);
+      for (let start = 0, batch = 0; start < rows; start += batchSize, batch++) {
+        const size = Math.min(batchSize, rows - start);
+        const indices = tf.tensor1d(order.subarray(start, start + size), 'int32');
+        const take = (t: tf.Tensor) => tf.gather(t, indices);
+        const element: DistillationBatch = {
+          xs: mapInputs(x, take),
+          ys: y === undefined ? undefined : take(y),
+          teacherXs: args.teacherInputs === undefined ? undefined : mapInputs(args.teacherInputs, take),
+        };
+        indices.dispose();
+        if (await onBatch(batch, size, () => this.scoreBatch(step, element, false))) return;
+      }
+    });
+  }
+
+  /**
+   * Trains the student on a dataset of batches (e.g. `tf.data` zipped and
+   * batched), each `{ xs, ys?, teacherXs?, id? }`. The element tensors are
+   * disposed after their step.
+   *
+   * @param dataset - A `tf.data.Dataset` or anything with `iterator()`.
+   * @param args - See {@link DistillerFitDatasetArgs}.
+   * @returns The tfjs `History` of epoch logs.
+   * @throws {@link KdConfigError} `NOT_COMPILED` before {@link Distiller.compile}.
+   */
+  async fitDataset(dataset: DatasetLike<DistillationBatch>, args: DistillerFitDatasetArgs = {}): Promise<tfl.History> {
+    const step = this.requireStep();
+    const validationData = args.validationData;
+    const validate =
+      validationData === undefined
+        ? undefined
+        : isDatasetLike(validationData)
+          ? () => this.evaluateDataset(validationData)
+          : () => {
+              const v = normalizeValidation(validationData);
+              return this.evaluate(v.x, v.y, { teacherInputs: v.teacherInputs });
+            };
+    const batchesPerEpoch = args.batchesPerEpoch === undefined ? undefined : positiveInteger(args.batchesPerEpoch, 'batchesPerEpoch');
+    let iterator: Awaited<ReturnType<DatasetLike<DistillationBatch>['iterator']>> | undefined;
+
+    return this.run(args, { steps: batchesPerEpoch ?? null }, validate, async (onBatch) => {
+      // Without batchesPerEpoch an epoch is one full pass: a new iterator each epoch.
+      if (iterator === undefined || batchesPerEpoch === undefined) iterator = await dataset.iterator();
+      for (let batch = 0; batchesPerEpoch === undefined || batch < batchesPerEpoch; batch++) {
+        const next = await iterator.next();
+        if (next.done) {
+          iterator = undefined;
+          return;
+        }
+        const element = next.value;
+        const size = tensorsOf(element.xs)[0]?.shape[0] ?? 0;
+        if (await onBatch(batch, size, () => this.scoreBatch(step, element, false))) return;
+      }
+    });
+  }
+
+  /**
+   * Scores the student against the teacher in inference mode.
+   *
+   * @param x - Student inputs.
+   * @param y - Optional labels; adds `student_loss` and `acc`.
+   * @param args - See {@link DistillerEvaluateArgs}.
+   * @returns `{ loss, distillation_loss, agreement, student_loss?, acc? }`, example-weighted means.
+   * @throws {@link KdConfigError} `NOT_COMPILED` before {@link Distiller.compile}.
+   */
+  async evaluate(x: ModelInputs, y?: tf.Tensor, args: DistillerEvaluateArgs = {}): Promise<Record<string, number>> {
+    const step = this.requireStep();
+    const rows = countRows([['x', x], ['y', y], ['teacherInputs', args.teacherInputs]]);
+    if (y !== undefined) validateLabels(y, this.numClasses(), rows);
+    const batchSize = positiveInteger(args.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
+    const totals = new MeanLogs();
+    for (let start = 0; start < rows; start += batchSize) {
+      const size = Math.min(batchSize, rows - start);
+      const take = (t: tf.Tensor) => tf.slice(t, [start], [size]);
+      const element: DistillationBatch = {
+        xs: mapInputs(x, take),
+        ys: y === undefined ? undefined : take(y),
+        teacherXs: args.teacherInputs === undefined ? undefined : mapInputs(args.teacherInputs, take),
+      };
+      totals.add(await this.scoreBatch(step, element, true), size);
+    }
+    return totals.mean();
+  }
+
+  /**
+   * Scores the student on a dataset of batches (see {@link Distiller.evaluate}).
+   *
+   * @param dataset - A `tf.data.Dataset` of `{ xs, ys?, teacherXs?, id? }` batches.
+   * @returns Example-weighted mean logs.
+   */
+  async evaluateDataset(dataset: DatasetLike<DistillationBatch>): Promise<Record<string, number>> {
+    const step = this.requireStep();
+    const totals = new MeanLogs();
+    const iterator = await dataset.iterator();
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+      const size = tensorsOf(next.value.xs)[0]?.shape[0] ?? 0;
+      totals.add(await this.scoreBatch(step, next.value, true), size);
+    }
+    return totals.mean();
+  }
+
+  /** Runs the teacher on one batch, then one training step (or scoring); disposes the batch. */
+  private async scoreBatch(step: TrainStep, element: DistillationBatch, evaluateOnly: boolean): Promise<StepLogs> {
+    let teacherLogits: tf.Tensor | undefined;
+    try {
+      teacherLogits = await this.teacher.predict(element.teacherXs ?? element.xs, {
+        temperature: this.temperature,
+        ...(element.id === undefined ? {} : { ids: element.id }),
+      });
+      const batch: StepBatch = { inputs: element.xs, teacherLogits, labels: element.ys };
+      return await (evaluateOnly ? step.evaluate(batch) : step(batch));
+    } finally {
+      tf.dispose([...tensorsOf(element.xs), ...tensorsOf(element.teacherXs)]);
+      tf.dispose([element.ys, element.id, teacherLogits].filter((t): t is tf.Tensor => t !== undefined));
+    }
+  }
+
+  /** The epoch loop, callbacks and seeding shared by fit and fitDataset. */
+  private async run(
+    args: BaseFitArgs,
+    params: { samples?: number; steps: number | null; batchSize?: number },
+    validate: (() => Promise<Record<string, number>>) | undefined,
+    runEpoch: (onBatch: OnBatch) => Promise<void>,
+  ): Promise<tfl.History> {
+    const epochs = positiveInteger(args.epochs ?? 1, 'epochs');
+    const initialEpoch = args.initialEpoch ?? 0;
+    const callbackParams = { ...params, epochs, initialEpoch, verbose: args.verbose ?? 0, doValidation: validate !== undefined };
+    const train = () =>
+      runCallbacks(this.student, args.callbacks, callbackParams, async (hooks) => {
+        for (let epoch = initialEpoch; epoch < epochs; epoch++) {
+          await hooks.onEpochBegin(epoch);
+          const totals = new MeanLogs();
+          await runEpoch(async (batch, size, runStep) => {
+            await hooks.onBatchBegin(batch, size);
+            const logs = await runStep();
+            totals.add(logs, size);
+            await hooks.onBatchEnd(batch, { ...logs, batch, size });
+            return this.student.stopTraining;
+          });
+          const epochLogs = totals.mean();
+          if (validate !== undefined) {
+            for (const [k, v] of Object.entries(await validate())) epochLogs[`val_${k}`] = v;
+          }
+          await hooks.onEpochEnd(epoch, epochLogs);
+          if (this.student.stopTraining) break;
+        }
+      });
+    return args.seed === undefined ? train() : withSeed(args.seed, train);
+  }
+
+  private requireStep(): TrainStep {
+    if (this.step === undefined) {
+      throw new KdConfigError(
+        'NOT_COMPILED',
+        'the distiller is not compiled: call distiller.compile({ optimizer, temperature, alpha }) before fit or evaluate',
+      );
+    }
+    return this.step;
+  }
+
+  private numClasses(): number {
+    const shape = this.student.outputs[0]?.shape;
+    return shape?.[shape.length - 1] ?? 0;
+  }
+}
+
+/** Runs one batch's step between the batch callbacks; resolves true when training should stop. */
+type OnBatch = (batch: number, size: number, runStep: () => Promise<StepLogs>) => Promise<boolean>;
+
+/** Example-weighted running means of batch logs. */
+class MeanLogs {
+  private readonly sums: Record<string, number> = {};
+  private count = 0;
+
+  add(logs: Record<string, number>, size: number): void {
+    for (const [k, v] of Object.entries(logs)) this.sums[k] = (this.sums[k] ?? 0) + v * size;
+    this.count += size;
+  }
+
+  mean(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(this.sums)) out[k] = v / Math.max(this.count, 1);
+    return out;
+  }
+}
+
+function makeOptimizer(optimizer: tf.Optimizer | OptimizerName): tf.Optimizer {
+  if (optimizer instanceof tf.Optimizer) return optimizer;
+  switch (optimizer) {
+    case 'adam':
+      return tf.train.adam();
+    case 'sgd':
+      return tf.train.sgd(0.01);
+    case 'rmsprop':
+      return tf.train.rmsprop(0.001);
+    case 'adagrad':
+      return tf.train.adagrad(0.01);
+    default:
+      throw new KdConfigError(
+        'INVALID_OPTION',
+        `unknown optimizer ${String(optimizer)}: pass a tf.Optimizer (e.g. tf.train.adam(1e-3)) or 'adam', 'sgd', 'rmsprop', 'adagrad'`,
+      );
+  }
+}
+
+/**
+ * A tf.sequential builds lazily; until built, its stopTraining throws and its
+ * calculateLosses() returns [] (regularizers silently dropped). Build it now.
+ */
+function ensureBuilt(student: tfl.LayersModel): void {
+  if (student.inputs.length === 0) {
+    throw new KdConfigError(
+      'INVALID_STUDENT',
+      'the student has no input shape: give its first layer an inputShape (or use tf.model with tf.input) before distilling',
+    );
+  }
+  if (!student.built) student.build(student.inputs.map((input) => input.shape));
+}
+
+function assertNoSharedVariables(teacher: TeacherLike, student: tfl.LayersModel): void {
+  if ((teacher as unknown) === student) {
+    throw new KdConfigError('SHARED_VARIABLES', 'the teacher and the student are the same model: pass a separate student');
+  }
+  if (!isLayersModel(teacher)) return;
+  const studentIds = new Set(student.weights.map((w) => w.read().id));
+  const shared = teacher.weights.filter((w) => studentIds.has(w.read().id));
+  if (shared.length > 0) {
+    throw new KdConfigError(
+      'SHARED_VARIABLES',
+      `the teacher and the student share ${shared.length} weight(s) (e.g. ${shared[0]!.name}): training the student would ` +
+        'change the teacher; build the student from new layers, or clone the shared layers',
+    );
+  }
+}
+
+function normalizeValidation(data: ValidationData): { x: ModelInputs; y?: tf.Tensor; teacherInputs?: ModelInputs } {
+  if (Array.isArray(data)) return { x: data[0], y: data[1] };
+  return data as { x: ModelInputs; y?: tf.Tensor; teacherInputs?: ModelInputs };
+}
+
+function isDatasetLike(value: unknown): value is DatasetLike<DistillationBatch> {
+  return value !== null && typeof value === 'object' && typeof (value as DatasetLike<unknown>).iterator === 'function';
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new KdConfigError('INVALID_OPTION', `${name} must be a positive integer, got ${value}`);
+  }
+  return value;
+}

@@ -1,0 +1,279 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { KdConfigError, KdDataError } from '../errors.js';
+import {
+  assertLabelsShape,
+  distillationLossTerms,
+  isIdLabels,
+  resolveLossConfig,
+  type DistillationKind,
+  type ResolvedLossConfig,
+} from '../losses/distillationLoss.js';
+import { assertLogits, assertSameLogitsShape } from '../losses/validate.js';
+import { endsWithSoftmax, orderInputs, type ModelInputs, type TeacherOutputs } from '../teachers/teacher.js';
+
+/** Options of {@link createTrainStep}. */
+export interface TrainStepOptions {
+  /** The model being trained. Must be built (have weights). */
+  student: tfl.LayersModel;
+  /** Its optimizer; keep one per student for the whole run (Adam's moments are positional). */
+  optimizer: tf.Optimizer;
+  /** Softening temperature (required for `kind: 'kl'`). */
+  temperature?: number;
+  /** Weight of the hard-label term in [0, 1] (default 0). */
+  alpha?: number;
+  /** `'kl'` (default) or `'mse'`. */
+  kind?: DistillationKind;
+  /** Multiply the KL term by T² (default true). */
+  scaleByTemperatureSquared?: boolean;
+  /** What the student returns; `'probs'` for a student ending in softmax (default `'logits'`). */
+  studentOutputs?: TeacherOutputs;
+  /** What the teacher outputs passed to the step are (default `'logits'`). */
+  teacherOutputs?: TeacherOutputs;
+}
+
+/** One batch for a {@link TrainStep}. Tensors stay owned by the caller. */
+export interface StepBatch {
+  /** Student inputs. */
+  inputs: ModelInputs;
+  /** Teacher outputs for the same examples, `[batch, classes]`. */
+  teacherLogits: tf.Tensor;
+  /** Class ids or one-hot labels, when training with a hard-label term or measuring accuracy. */
+  labels?: tf.Tensor;
+}
+
+/**
+ * Batch metrics, as plain numbers: the contract's log keys. `student_loss`
+ * and `acc` appear only when labels were given.
+ */
+export interface StepLogs {
+  [key: string]: number;
+  loss: number;
+  distillation_loss: number;
+  agreement: number;
+}
+
+/**
+ * One optimizer step (training) or one scoring pass (evaluation) of a student
+ * against given teacher outputs.
+ */
+export interface TrainStep {
+  /** Runs forward, backward and the optimizer update; returns the batch's logs. */
+  (batch: StepBatch): Promise<StepLogs>;
+  /** Scores a batch in inference mode without updating anything. */
+  evaluate(batch: StepBatch): Promise<StepLogs>;
+  /** The variables the optimizer updates (fixed at creation). */
+  readonly variables: readonly tf.Variable[];
+  /** The resolved loss settings. */
+  readonly config: ResolvedLossConfig;
+}
+
+/** Floor for probabilities turned into logits: log(1e-30) ≈ −69 stays finite in float32. */
+const PROB_FLOOR = 1e-30;
+
+/**
+ * Builds the training step the {@link Distiller} uses, for custom loops.
+ *
+ * Each call runs the student with `training: true`, computes
+ * {@link distillationLoss} plus the student's regularization losses, and
+ * applies the gradients to the student's trainable variables only (the list
+ * is fixed when the step is created). The teacher outputs are constants. One
+ * value read per batch checks the teacher outputs and the loss *before*
+ * the update, so a NaN never reaches the weights: the step throws a
+ * {@link KdDataError} and the student keeps its last good weights.
+ *
+ * @param options - See {@link TrainStepOptions}.
+ * @returns A {@link TrainStep}.
+ * @throws {@link KdConfigError} for invalid loss options or a softmax student without `studentOutputs: 'probs'`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import { createTrainStep } from 'kd-ts';
+ *
+ * const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 3, inputShape: [4] })] });
+ * const step = createTrainStep({ student, optimizer: tf.train.adam(1e-3), temperature: 2 });
+ * const x = tf.randomNormal([8, 4]);
+ * const teacherLogits = tf.randomNormal([8, 3]);
+ * const logs = await step({ inputs: x, teacherLogits }); // { loss, distillation_loss, agreement }
+ * ```
+ */
+export function createTrainStep(options: TrainStepOptions): TrainStep {
+  const { student, optimizer } = options;
+  const studentOutputs = options.studentOutputs ?? 'logits';
+  const teacherOutputs = options.teacherOutputs ?? 'logits';
+  assertStudentOutputs(student, studentOutputs);
+  const config = resolveLossConfig(options, true);
+  if (config.kind === 'mse' && teacherOutputs === 'probs') {
+    throw new KdConfigError(
+      'PROBS_TEACHER_WITH_MSE',
+      "kind 'mse' matches logits, but the teacher outputs probabilities: use kind 'kl', or give a teacher that returns logits",
+    );
+  }
+  const variables = student.trainableWeights.map((w) => w.read() as tf.Variable);
+  if (variables.length === 0) {
+    throw new KdConfigError('INVALID_STUDENT', 'the student has no trainable weights: build it, and unfreeze its layers');
+  }
+
+  const forward = (batch: StepBatch, training: boolean) => {
+    const raw = student.apply(orderInputs(student, batch.inputs), { training }) as tf.Tensor;
+    const studentLogits = studentOutputs === 'probs' ? tf.log(tf.maximum(raw, PROB_FLOOR)) : raw;
+    const teacherLogits =
+      teacherOutputs === 'probs' ? tf.log(tf.maximum(batch.teacherLogits, PROB_FLOOR)) : batch.teacherLogits;
+    return { studentLogits: studentLogits as tf.Tensor2D, teacherLogits: teacherLogits as tf.Tensor2D };
+  };
+
+  const checkShapes = (batch: StepBatch) => {
+    assertLogits(batch.teacherLogits, 'teacher outputs');
+    if (batch.labels !== undefined) assertLabelsShape(batch.labels, batch.teacherLogits.shape);
+    if (config.alpha > 0 && batch.labels === undefined) {
+      throw new KdConfigError(
+        'ALPHA_WITHOUT_LABELS',
+        `alpha is ${config.alpha} but the batch has no labels: pass labels (y), or set alpha to 0`,
+      );
+    }
+  };
+
+  const step = async (batch: StepBatch): Promise<StepLogs> => {
+    checkShapes(batch);
+    let stats: tf.Tensor1D | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const { studentLogits, teacherLogits } = forward(batch, true);
+      assertSameLogitsShape(studentLogits, teacherLogits);
+      const terms = distillationLossTerms(studentLogits, teacherLogits, config, batch.labels);
+      const regularization = student.calculateLosses();
+      const loss = regularization.length > 0 ? tf.addN([terms.loss, ...regularization]) : terms.loss;
+      stats = tf.keep(batchStats(loss as tf.Scalar, terms, studentLogits, batch, teacherOutputs));
+      return loss as tf.Scalar;
+    }, variables);
+    try {
+      const values = await stats!.data();
+      const logs = readStats(values, batch, teacherOutputs);
+      // Adam and friends keep their slots by position in the gradient list:
+      // a variable without gradient this step gets zeros so positions never shift.
+      const complete: tf.NamedTensorMap = {};
+      for (const v of variables) complete[v.name] = grads[v.name] ?? tf.zerosLike(v);
+      optimizer.applyGradients(complete);
+      tf.dispose(Object.values(complete));
+      return logs;
+    } finally {
+      tf.dispose([value, stats!, ...Object.values(grads)]);
+    }
+  };
+
+  const evaluate = async (batch: StepBatch): Promise<StepLogs> => {
+    checkShapes(batch);
+    const stats = tf.tidy(() => {
+      const { studentLogits, teacherLogits } = forward(batch, false);
+      assertSameLogitsShape(studentLogits, teacherLogits);
+      const terms = distillationLossTerms(studentLogits, teacherLogits, config, batch.labels);
+      // Like Keras, the reported loss includes the regularization penalties.
+      const regularization = student.calculateLosses();
+      const loss = regularization.length > 0 ? tf.addN([terms.loss, ...regularization]) : terms.loss;
+      return batchStats(loss as tf.Scalar, terms, studentLogits, batch, teacherOutputs);
+    });
+    try {
+      return readStats(await stats.data(), batch, teacherOutputs);
+    } finally {
+      stats.dispose();
+    }
+  };
+
+  return Object.assign(step, { evaluate, variables, config });
+}
+
+/** Throws when the student ends in a softmax but is declared to return logits. */
+export function assertStudentOutputs(student: tfl.LayersModel, studentOutputs: TeacherOutputs): void {
+  if (studentOutputs === 'logits' && endsWithSoftmax(student)) {
+    throw new KdConfigError(
+      'SOFTMAX_STUDENT',
+      "the student's last layer applies a softmax, but distillation needs its logits: " +
+        "remove the softmax (activation: 'linear') and apply it at inference, or pass studentOutputs: 'probs'",
+    );
+  }
+}
+
+// Layout of the stats vector read back once per batch.
+const LOSS = 0;
+const DISTILLATION = 1;
+const STUDENT_LOSS = 2;
+const CORRECT = 3;
+const AGREE = 4;
+const TEACHER_OK = 5;
+const LABELS_OK = 6;
+
+/** Everything read back per batch, stacked so a single `data()` call fetches it. */
+function batchStats(
+  loss: tf.Scalar,
+  terms: { distillation: tf.Scalar; studentLoss?: tf.Scalar },
+  studentLogits: tf.Tensor2D,
+  batch: StepBatch,
+  teacherOutputs: TeacherOutputs,
+): tf.Tensor1D {
+  const predicted = tf.argMax(studentLogits, -1);
+  const teacherClass = tf.argMax(batch.teacherLogits, -1);
+  const agree = tf.sum(tf.cast(tf.equal(predicted, teacherClass), 'float32'));
+  let correct: tf.Tensor = tf.scalar(0);
+  let labelsOk: tf.Tensor = tf.scalar(1);
+  if (batch.labels !== undefined) {
+    const idLabels = isIdLabels(batch.labels);
+    const labelIds = idLabels ? tf.cast(tf.reshape(batch.labels, [-1]), 'int32') : tf.argMax(batch.labels, -1);
+    correct = tf.sum(tf.cast(tf.equal(predicted, labelIds), 'float32'));
+    if (idLabels) {
+      // Out-of-range ids would one-hot to an all-zero row and silently drop out of the loss.
+      const inRange = tf.logicalAnd(tf.greaterEqual(tf.min(labelIds), 0), tf.less(tf.max(labelIds), studentLogits.shape[1]));
+      labelsOk = tf.cast(inRange, 'float32');
+    }
+  }
+  let teacherOk: tf.Tensor = tf.all(tf.isFinite(batch.teacherLogits));
+  if (teacherOutputs === 'probs') {
+    const rowSums = tf.sum(batch.teacherLogits, -1);
+    const sumsOk = tf.lessEqual(tf.max(tf.abs(tf.sub(rowSums, 1))), 1e-3);
+    teacherOk = tf.logicalAnd(teacherOk, tf.logicalAnd(tf.greaterEqual(tf.min(batch.teacherLogits), 0), sumsOk));
+  }
+  return tf.stack([
+    loss,
+    terms.distillation,
+    terms.studentLoss ?? tf.scalar(0),
+    correct,
+    agree,
+    tf.cast(teacherOk, 'float32'),
+    labelsOk,
+  ]) as tf.Tensor1D;
+}
+
+function readStats(values: ArrayLike<number>, batch: StepBatch, teacherOutputs: TeacherOutputs): StepLogs {
+  const size = batch.teacherLogits.shape[0]!;
+  if (values[TEACHER_OK] !== 1) {
+    throw new KdDataError(
+      teacherOutputs === 'probs' ? 'INVALID_PROBABILITIES' : 'NON_FINITE_TEACHER_OUTPUT',
+      teacherOutputs === 'probs'
+        ? 'the teacher outputs are not probabilities (NaN/Inf, negative, or rows not summing to 1): ' +
+            "declare outputs: 'logits' if the teacher returns logits, or check its inputs"
+        : 'the teacher outputs contain NaN or Infinity: check the teacher and its inputs ' +
+            '(the student was not updated with this batch)',
+    );
+  }
+  if (values[LABELS_OK] !== 1) {
+    const numClasses = batch.teacherLogits.shape[1]!;
+    throw new KdDataError(
+      'LABEL_OUT_OF_RANGE',
+      `a label in this batch is outside [0, ${numClasses}): labels must be class ids 0..${numClasses - 1}`,
+    );
+  }
+  const loss = values[LOSS]!;
+  if (!Number.isFinite(loss)) {
+    throw new KdDataError(
+      'NON_FINITE_LOSS',
+      `the loss is ${loss}: the student diverged or its inputs hold NaN/Inf; ` +
+        'the update was skipped, so the student keeps its last good weights: lower the learning rate or check the inputs',
+    );
+  }
+  const logs: StepLogs = { loss, distillation_loss: values[DISTILLATION]!, agreement: values[AGREE]! / size };
+  if (batch.labels !== undefined) {
+    logs.student_loss = values[STUDENT_LOSS]!;
+    logs.acc = values[CORRECT]! / size;
+  }
+  return logs;
+}

@@ -1,0 +1,45 @@
+/**
+ * kd-ts: knowledge distillation for TensorFlow.js.
+ *
+ * @packageDocumentation
+ */
+export { KdError, KdConfigError, KdShapeError, KdDataError, KdBackendError, type KdErrorCode } from './errors.js';
+export { softmaxWithTemperature, logSoftmaxWithTemperature } from './losses/softmaxWithTemperature.js';
+export {
+  distillationLoss,
+  type DistillationKind,
+  type DistillationLossOptions,
+} from './losses/distillationLoss.js';
+export {
+  asTeacher,
+  type AsTeacherOptions,
+  type GraphModelLike,
+  type ModelInputs,
+  type Teacher,
+  type TeacherContext,
+  type TeacherFunction,
+  type TeacherLike,
+  type TeacherOutputs,
+} from './teachers/teacher.js';
+export {
+  Distiller,
+  type BaseFitArgs,
+  type DatasetLike,
+  type DistillationBatch,
+  type DistillerCompileArgs,
+  type DistillerConfig,
+  type DistillerEvaluateArgs,
+  type DistillerFitArgs,
+  type DistillerFitDatasetArgs,
+  type OptimizerName,
+  type ValidationData,
+} from './distill/Distiller.js';
+export {
+  createTrainStep,
+  type StepBatch,
+  type StepLogs,
+  type TrainStep,
+  type TrainStepOptions,
+} from './distill/trainStep.js';
+export type { DistillerCallbacks } from './distill/callbacks.js';
+export { withSeed, seededRandom, type Seed } from './distill/seed.js';
