@@ -43,3 +43,4 @@ export {
 } from './distill/trainStep.js';
 export type { DistillerCallbacks } from './distill/callbacks.js';
 export { withSeed, seededRandom, type Seed } from './distill/seed.js';
+export { registerKdLayers } from './layers/register.js';

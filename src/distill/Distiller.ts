@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { KdConfigError } from '../errors.js';
+import { KdConfigError, KdShapeError } from '../errors.js';
 import type { DistillationKind } from '../losses/distillationLoss.js';
 import { validateLabels } from '../losses/distillationLoss.js';
-import { asTeacher, isLayersModel, type ModelInputs, type Teacher, type TeacherLike, type TeacherOutputs } from '../teachers/teacher.js';
+import { asTeacher, isLayersModel, orderInputs, type ModelInputs, type Teacher, type TeacherLike, type TeacherOutputs } from '../teachers/teacher.js';
 import { runCallbacks, type DistillerCallbacks } from './callbacks.js';
 import { countRows, mapInputs, tensorsOf } from './inputs.js';
 import { seededRandom, shuffledIndices, withSeed, type Seed } from './seed.js';
@@ -201,6 +201,7 @@ export class Distiller {
   async fit(x: ModelInputs, y?: tf.Tensor, args: DistillerFitArgs = {}): Promise<tfl.History> {
     const step = this.requireStep();
     const rows = countRows([['x', x], ['y', y], ['teacherInputs', args.teacherInputs]]);
+    assertStudentInputs(this.student, x);
     if (y !== undefined) validateLabels(y, this.numClasses(), rows);
     const validation = args.validationData === undefined ? undefined : normalizeValidation(args.validationData);
     const batchSize = positiveInteger(args.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
@@ -282,6 +283,7 @@ export class Distiller {
   async evaluate(x: ModelInputs, y?: tf.Tensor, args: DistillerEvaluateArgs = {}): Promise<Record<string, number>> {
     const step = this.requireStep();
     const rows = countRows([['x', x], ['y', y], ['teacherInputs', args.teacherInputs]]);
+    assertStudentInputs(this.student, x);
     if (y !== undefined) validateLabels(y, this.numClasses(), rows);
     const batchSize = positiveInteger(args.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
     const totals = new MeanLogs();
@@ -447,6 +449,33 @@ function assertNoSharedVariables(teacher: TeacherLike, student: tfl.LayersModel)
         'change the teacher; build the student from new layers, or clone the shared layers',
     );
   }
+}
+
+/** Checks the student gets as many inputs as it has, by name for maps. */
+function assertStudentInputs(student: tfl.LayersModel, x: ModelInputs): void {
+  const given = orderInputs(student, x);
+  const tensors = given instanceof tf.Tensor ? [given] : given;
+  if (tensors.length !== student.inputs.length) {
+    throw new KdShapeError(
+      'MISSING_INPUT',
+      `the student has ${student.inputs.length} input(s) (${student.inputNames.join(', ')}) but x holds ${tensors.length}: ` +
+        'pass one tensor per student input, in order, or a map by input name',
+    );
+  }
+  // Checked here rather than left to the student's forward pass, which would throw inside the gradient tape.
+  tensors.forEach((tensor, i) => {
+    const expected = student.inputs[i]!.shape;
+    const fits =
+      tensor.rank === expected.length && expected.every((dim, d) => d === 0 || dim === null || dim === tensor.shape[d]);
+    if (!fits) {
+      throw new KdShapeError(
+        'INPUT_SHAPE_MISMATCH',
+        `student input "${student.inputNames[i]}" expects shape [${expected.map((d) => d ?? 'batch').join(', ')}] ` +
+          `but got [${tensor.shape.join(', ')}]: reshape the data or build the student with inputShape ` +
+          `[${tensor.shape.slice(1).join(', ')}]`,
+      );
+    }
+  });
 }
 
 function normalizeValidation(data: ValidationData): { x: ModelInputs; y?: tf.Tensor; teacherInputs?: ModelInputs } {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { KdConfigError, KdDataError } from '../errors.js';
+import { KdConfigError, KdDataError, KdShapeError } from '../errors.js';
 import {
   assertLabelsShape,
   distillationLossTerms,
@@ -124,8 +124,28 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
     return { studentLogits: studentLogits as tf.Tensor2D, teacherLogits: teacherLogits as tf.Tensor2D };
   };
 
+  const outputShape = student.outputs[0]!.shape;
+  const studentClasses = outputShape[outputShape.length - 1];
+
+  // Checked before the gradient closure: a throw inside tf.variableGrads leaks its tensors.
   const checkShapes = (batch: StepBatch) => {
     assertLogits(batch.teacherLogits, 'teacher outputs');
+    const [teacherRows, teacherClasses] = batch.teacherLogits.shape;
+    if (typeof studentClasses === 'number' && teacherClasses !== studentClasses) {
+      throw new KdShapeError(
+        'CLASS_COUNT_MISMATCH',
+        `teacher logits have ${teacherClasses} classes but student logits have ${studentClasses}: ` +
+          `build the student with ${teacherClasses} output units`,
+      );
+    }
+    const inputRows = firstTensor(batch.inputs).shape[0];
+    if (inputRows !== teacherRows) {
+      throw new KdShapeError(
+        'BATCH_SIZE_MISMATCH',
+        `teacher logits have ${teacherRows} rows but the student's batch has ${inputRows}: ` +
+          'the teacher must return one row per example of the batch',
+      );
+    }
     if (batch.labels !== undefined) assertLabelsShape(batch.labels, batch.teacherLogits.shape);
     if (config.alpha > 0 && batch.labels === undefined) {
       throw new KdConfigError(
@@ -181,6 +201,12 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
   };
 
   return Object.assign(step, { evaluate, variables, config });
+}
+
+function firstTensor(inputs: ModelInputs): tf.Tensor {
+  if (inputs instanceof tf.Tensor) return inputs;
+  const all = Array.isArray(inputs) ? inputs : Object.values(inputs);
+  return all[0]!;
 }
 
 /** Throws when the student ends in a softmax but is declared to return logits. */

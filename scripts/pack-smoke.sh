@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Packs kd-ts as it would be published, installs the tarball into a fresh
+# project next to the tfjs sub-packages only (tfjs-core, tfjs-layers,
+# tfjs-backend-cpu: no umbrella @tensorflow/tfjs, no tfjs-node), then runs one
+# distillation step through the ESM entry and through the CJS entry.
+#
+# Usage: npm run build && bash scripts/pack-smoke.sh
+# Env:
+#   KD_PACK_SMOKE_KEEP=1   keep the temp dirs (their paths are printed)
+#   KD_PACK_SMOKE_NPM_FLAGS  extra flags for `npm install` (default: --prefer-offline)
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+fixtures="$repo_root/scripts/pack-smoke"
+tfjs_version="4.22.0"
+
+log() { printf 'pack-smoke: %s\n' "$*" >&2; }
+
+for f in index.js index.cjs index.d.ts index.d.cts node.js node.cjs node.d.ts node.d.cts; do
+  if [[ ! -f "$repo_root/dist/$f" ]]; then
+    log "missing dist/$f: run \`npm run build\` first"
+    exit 1
+  fi
+done
+
+pack_dir="$(mktemp -d "${TMPDIR:-/tmp}/kd-ts-pack.XXXXXX")"
+project_dir="$(mktemp -d "${TMPDIR:-/tmp}/kd-ts-smoke.XXXXXX")"
+cleanup() {
+  if [[ "${KD_PACK_SMOKE_KEEP:-0}" != "0" ]]; then
+    log "kept $pack_dir and $project_dir"
+  else
+    rm -rf "$pack_dir" "$project_dir"
+  fi
+}
+trap cleanup EXIT
+
+# 1. Pack (no lifecycle scripts: CI has just built dist/).
+tarball_name="$(cd "$repo_root" && npm pack --ignore-scripts --silent --pack-destination "$pack_dir" | tail -n 1)"
+tarball="$pack_dir/$tarball_name"
+if [[ ! -f "$tarball" ]]; then
+  log "npm pack did not produce a tarball (got: '$tarball_name')"
+  exit 1
+fi
+log "packed $tarball_name ($(du -k "$tarball" | cut -f1) KiB)"
+
+# The tarball must not ship sources, tests or maps of files it lacks.
+if tar -tzf "$tarball" | grep -Eq '^package/(src|test|examples|node_modules)/'; then
+  log "tarball ships files outside dist/:"
+  tar -tzf "$tarball" | grep -E '^package/(src|test|examples|node_modules)/' >&2
+  exit 1
+fi
+
+# 2. A fresh project: the tfjs sub-packages and the tarball, nothing else.
+cat > "$project_dir/package.json" <<JSON
+{
+  "name": "kd-ts-pack-smoke",
+  "version": "0.0.0",
+  "private": true,
+  "dependencies": {
+    "@tensorflow/tfjs-backend-cpu": "$tfjs_version",
+    "@tensorflow/tfjs-core": "$tfjs_version",
+    "@tensorflow/tfjs-layers": "$tfjs_version",
+    "kd-ts": "file:$tarball"
+  }
+}
+JSON
+cp "$fixtures/smoke.mjs" "$fixtures/smoke.cjs" "$project_dir/"
+
+log "installing into $project_dir"
+npm_flags="${KD_PACK_SMOKE_NPM_FLAGS-"--prefer-offline"}"
+# shellcheck disable=SC2086 # word splitting of the extra flags is intended
+(cd "$project_dir" && npm install --no-audit --no-fund --loglevel=error $npm_flags >&2)
+
+if [[ -e "$project_dir/node_modules/@tensorflow/tfjs" || -e "$project_dir/node_modules/@tensorflow/tfjs-node" ]]; then
+  log "the umbrella @tensorflow/tfjs or tfjs-node got installed: kd-ts must not depend on them"
+  exit 1
+fi
+
+# 3. Run the ESM and CJS consumers from inside the project (its node_modules only).
+cd "$project_dir"
+node smoke.mjs
+node smoke.cjs

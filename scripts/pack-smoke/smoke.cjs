@@ -1,0 +1,88 @@
+'use strict';
+// pack-smoke (CommonJS): kd-ts from the packed tarball, next to the tfjs
+// sub-packages only. No chained tensor ops (t.sum(), t.flatten()): without the
+// umbrella @tensorflow/tfjs they are not registered, and kd-ts must not need them.
+const tf = require('@tensorflow/tfjs-core');
+const tfl = require('@tensorflow/tfjs-layers');
+require('@tensorflow/tfjs-backend-cpu');
+const { Distiller, distillationLoss, softmaxWithTemperature, seededRandom } = require('kd-ts');
+const kdNode = require('kd-ts/node');
+
+const label = 'pack-smoke cjs';
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(`${label}: ${msg}`);
+}
+
+function snapshot(model) {
+  return model.getWeights().map((w) => Array.from(w.dataSync()));
+}
+
+function maxAbsDiff(a, b) {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) {
+    for (let j = 0; j < a[i].length; j++) d = Math.max(d, Math.abs(a[i][j] - b[i][j]));
+  }
+  return d;
+}
+
+async function main() {
+  tf.env().set('IS_TEST', true);
+  await tf.setBackend('cpu');
+  await tf.ready();
+  assert(tf.getBackend() === 'cpu', `backend is ${tf.getBackend()}, expected cpu`);
+  assert(typeof Distiller === 'function', 'Distiller is not a class');
+  assert(kdNode !== null && typeof kdNode === 'object', "require('kd-ts/node') did not give an exports object");
+
+  // softmaxWithTemperature: rows sum to 1.
+  const logits = tf.tensor2d([[1, 2, 3], [0, 0, 0]]);
+  const probs = softmaxWithTemperature(logits, 2);
+  const rowSums = tf.sum(probs, 1).arraySync();
+  assert(rowSums.every((s) => Math.abs(s - 1) < 1e-5), `softmax rows sum to ${rowSums}`);
+
+  // distillationLoss: a finite scalar.
+  const lossT = distillationLoss(logits, tf.tensor2d([[3, 2, 1], [1, 0, 0]]), {
+    temperature: 2,
+    alpha: 0.5,
+    labels: tf.tensor1d([2, 0], 'int32'),
+  });
+  assert(lossT.shape.length === 0, `distillationLoss shape ${JSON.stringify(lossT.shape)}`);
+  assert(Number.isFinite(lossT.dataSync()[0]), `distillationLoss = ${lossT.dataSync()[0]}`);
+
+  // seededRandom: seedrandom's Alea through this entry's interop (CJS dependency).
+  const r1 = seededRandom(7);
+  const r2 = seededRandom(7);
+  const draws = [r1(), r1(), r1()];
+  assert(draws.every((v) => v >= 0 && v < 1), `seededRandom draws ${draws}`);
+  assert(draws.every((v) => v === r2()), 'seededRandom(7) does not repeat');
+
+  // Distiller: one step on 8 examples.
+  const teacher = tfl.sequential({
+    layers: [
+      tfl.layers.dense({ units: 8, activation: 'relu', inputShape: [4] }),
+      tfl.layers.dense({ units: 3 }),
+    ],
+  });
+  const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 3, inputShape: [4] })] });
+  const x = tf.randomNormal([8, 4]);
+  const y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
+
+  const studentBefore = snapshot(student);
+  const teacherBefore = snapshot(teacher);
+  const distiller = new Distiller({ teacher, student });
+  distiller.compile({ optimizer: tf.train.adam(0.01), temperature: 2, alpha: 0.5 });
+  const history = await distiller.fit(x, y, { epochs: 1, batchSize: 8 });
+
+  const loss = history.history.loss?.[0];
+  assert(typeof loss === 'number' && Number.isFinite(loss), `loss is ${loss}`);
+  const moved = maxAbsDiff(studentBefore, snapshot(student));
+  assert(moved > 0, 'the student weights did not change');
+  assert(maxAbsDiff(teacherBefore, snapshot(teacher)) === 0, 'the teacher weights changed');
+
+  console.log(`${label}: ok loss=${loss.toFixed(6)} maxWeightDelta=${moved.toExponential(3)}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
