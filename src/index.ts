@@ -9,6 +9,7 @@ export {
   distillationLoss,
   type DistillationKind,
   type DistillationLossOptions,
+  type ResolvedLossConfig,
 } from './losses/distillationLoss.js';
 export {
   asTeacher,

@@ -89,7 +89,11 @@ export interface DistillationBatch {
 
 /** What {@link Distiller.fitDataset} needs of a dataset: `tf.data.Dataset` fits. */
 export interface DatasetLike<T> {
-  iterator(): Promise<{ next(): Promise<IteratorResult<T>> }>;
+  /** A fresh pass over the elements. */
+  iterator(): Promise<{
+    /** The next element, or `done`. */
+    next(): Promise<IteratorResult<T>>;
+  }>;
 }
 
 /** Options of {@link Distiller.fitDataset}. */

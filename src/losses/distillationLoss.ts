@@ -78,7 +78,8 @@ export interface DistillationLossTerms {
  * - `sampleWeights` turn every batch mean into `Σ wᵢ·lᵢ / Σ wᵢ`.
  *
  * @param studentLogits - `[batch, classes]` student logits (not probabilities).
- * @param teacherLogits - `[batch, classes]` teacher logits; treated as constants.
+ * @param teacherLogits - `[batch, classes]` teacher logits. Compute them outside any gradient
+ *   closure (the Distiller does): the loss is meant to be differentiated w.r.t. the student only.
  * @param options - See {@link DistillationLossOptions}.
  * @returns A scalar loss, differentiable w.r.t. `studentLogits`.
  * @throws {@link KdConfigError} for T ≤ 0, alpha outside [0, 1], alpha > 0 without labels.
@@ -109,7 +110,7 @@ export function distillationLoss(
   if (options.validate !== false) {
     assertFinite(studentLogits, 'NON_FINITE_LOGITS', 'student logits', 'lower the learning rate or check the inputs');
     assertFinite(teacherLogits, 'NON_FINITE_TEACHER_OUTPUT', 'teacher logits', 'check the teacher and its inputs');
-    if (options.labels !== undefined) validateLabels(options.labels, studentLogits.shape[1]);
+    if (options.labels !== undefined) validateLabels(options.labels, studentLogits.shape[1], studentLogits.shape[0]);
     if (options.sampleWeights !== undefined) validateSampleWeights(options.sampleWeights, studentLogits.shape[0]);
   } else {
     if (options.labels !== undefined) assertLabelsShape(options.labels, studentLogits.shape);
@@ -133,7 +134,8 @@ export function resolveLossConfig(
   if (kind !== 'kl' && kind !== 'mse') {
     throw new KdConfigError('INVALID_OPTION', `kind must be 'kl' or 'mse', got ${String(kind)}`);
   }
-  if (kind === 'kl' || options.temperature !== undefined) assertTemperature(options.temperature);
+  // 'mse' compares raw logits: its temperature is ignored, hence not validated.
+  if (kind === 'kl') assertTemperature(options.temperature);
   const alpha = options.alpha ?? 0;
   assertAlpha(alpha);
   if (alpha > 0 && !hasLabels) {
@@ -188,14 +190,29 @@ function perExampleDistillation(
     return tf.sum(tf.squaredDifference(teacherLogits, studentLogits), -1) as tf.Tensor1D;
   }
   const temperature = config.temperature;
-  const scaledStudent = temperature === 1 ? studentLogits : tf.div(studentLogits, temperature);
-  const scaledTeacher = temperature === 1 ? teacherLogits : tf.div(teacherLogits, temperature);
-  const logTeacher = tf.logSoftmax(scaledTeacher);
-  const logStudent = tf.logSoftmax(scaledStudent);
+  const logTeacher = tf.logSoftmax(shiftAndScale(teacherLogits, temperature));
+  const logStudent = tf.logSoftmax(shiftAndScale(studentLogits, temperature));
   // KL(p_t ‖ p_s) = Σ p_t (log p_t − log p_s). Where p_t underflows to 0,
   // log p_t stays finite (logSoftmax), so the product is 0, never NaN.
   const kl = tf.sum(tf.mul(tf.exp(logTeacher), tf.sub(logTeacher, logStudent)), -1) as tf.Tensor1D;
   return config.scaleByTemperatureSquared && temperature !== 1 ? tf.mul(kl, temperature * temperature) : kl;
+}
+
+/**
+ * `(z − max z) / T`: subtracting the row maximum before dividing keeps the
+ * small gaps between huge logits (±1e4) that dividing first would round away.
+ * Softmax is shift-invariant, so the shift's exact gradient is 0: a custom
+ * gradient (`dy / T`) drops it instead of routing float noise to the argmax.
+ */
+export function shiftAndScale(logits: tf.Tensor, temperature: number): tf.Tensor {
+  const op = tf.customGrad(((x: tf.Tensor) => {
+    const shifted = tf.sub(x, tf.max(x, -1, true));
+    return {
+      value: temperature === 1 ? shifted : tf.div(shifted, temperature),
+      gradFunc: (dy: tf.Tensor) => (temperature === 1 ? dy : tf.div(dy, temperature)),
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return op(logits);
 }
 
 /** Class ids or one-hot labels as a `[batch, classes]` float distribution. */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { shiftAndScale } from './distillationLoss.js';
 import { assertTemperature } from './validate.js';
 
 /**
@@ -26,8 +27,7 @@ import { assertTemperature } from './validate.js';
  */
 export function softmaxWithTemperature(logits: tf.Tensor, temperature: number): tf.Tensor {
   assertTemperature(temperature);
-  // tf.softmax subtracts the row maximum (via logSumExp), so large logits stay finite.
-  return tf.tidy(() => tf.softmax(temperature === 1 ? logits : tf.div(logits, temperature)));
+  return tf.tidy(() => tf.softmax(shiftAndScale(logits, temperature)));
 }
 
 /**
@@ -48,5 +48,5 @@ export function softmaxWithTemperature(logits: tf.Tensor, temperature: number): 
  */
 export function logSoftmaxWithTemperature(logits: tf.Tensor, temperature: number): tf.Tensor {
   assertTemperature(temperature);
-  return tf.tidy(() => tf.logSoftmax(temperature === 1 ? logits : tf.div(logits, temperature)));
+  return tf.tidy(() => tf.logSoftmax(shiftAndScale(logits, temperature)));
 }

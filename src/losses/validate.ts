@@ -37,10 +37,13 @@ export function assertLogits(x: unknown, what: string): asserts x is tf.Tensor2D
   }
 }
 
-/** Throws when two logits tensors disagree in batch size or class count. */
+/** Throws when two logits tensors disagree in batch size or class count, or are empty. */
 export function assertSameLogitsShape(student: tf.Tensor2D, teacher: tf.Tensor2D): void {
   const [sb, sc] = student.shape;
   const [tb, tc] = teacher.shape;
+  if (sb === 0 || sc === 0) {
+    throw new KdShapeError('BATCH_SIZE_MISMATCH', `the logits are empty (shape [${sb}, ${sc}]): pass at least one example and one class`);
+  }
   if (sc !== tc) {
     throw new KdShapeError(
       'CLASS_COUNT_MISMATCH',

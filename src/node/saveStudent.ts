@@ -53,7 +53,7 @@ export async function saveStudent(model: tfl.LayersModel, directory: string): Pr
  *
  * @param directory - Directory holding `model.json` and its weight files.
  * @returns The model, with the saved weights.
- * @throws {@link KdDataError} `CORRUPT_FILE` when `model.json` is missing or invalid, or the
+ * @throws `KdDataError` (code `CORRUPT_FILE`) when `model.json` is missing or invalid, or the
  *   weight files are shorter or longer than the manifest says.
  *
  * @example

@@ -53,7 +53,9 @@ export type TeacherFunction = (inputs: ModelInputs) => tf.Tensor | Promise<tf.Te
  * function teacher for models with several outputs.
  */
 export interface GraphModelLike {
+  /** Synchronous inference (models without control flow). */
   predict(inputs: ModelInputs, config?: object): tf.Tensor | tf.Tensor[] | tf.NamedTensorMap;
+  /** Asynchronous inference (models with control-flow ops). */
   executeAsync?(inputs: ModelInputs, outputs?: string | string[]): Promise<tf.Tensor | tf.Tensor[]>;
 }
 
