@@ -103,7 +103,8 @@ export function asTeacher(teacher: TeacherLike, options: AsTeacherOptions = {}):
     const model = teacher;
     return {
       outputs: options.outputs ?? (endsWithSoftmax(model) ? 'probs' : 'logits'),
-      predict: (inputs) => singleOutput(model.apply(orderInputs(model, inputs), { training: false }) as tf.Tensor),
+      predict: (inputs) =>
+        tf.tidy(() => singleOutput(model.apply(orderInputs(model, inputs), { training: false }) as tf.Tensor)),
     };
   }
   if (teacher !== null && typeof teacher === 'object' && typeof (teacher as Teacher).predict === 'function') {

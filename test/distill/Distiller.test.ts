@@ -332,6 +332,24 @@ describe('Distiller errors', () => {
     expect(weightValues(student).every((w) => w.every(Number.isFinite))).toBe(true);
   });
 
+  it('NON_FINITE_LOSS skips the update: a NaN input leaves the weights as they were', async () => {
+    const student = mlp(6, 4, 3, 2);
+    const d = new Distiller({ teacher: () => tf.zeros([20, 3]), student });
+    d.compile({ optimizer: tf.train.sgd(0.1), temperature: 2 });
+    const poisoned = tf.tidy(() => tf.concat([tf.fill([1, 6], Number.NaN), tf.slice(x, [1, 0], [19, 6])]));
+    const before = weightValues(student);
+    await expect(d.fit(poisoned, undefined, { batchSize: 20 })).rejects.toMatchObject({ code: 'NON_FINITE_LOSS' });
+    expect(sameValues(weightValues(student), before)).toBe(true);
+    poisoned.dispose();
+  });
+
+  it('INVALID_PROBABILITIES for a probs teacher whose rows do not sum to 1', async () => {
+    const d = new Distiller({ teacher: (t) => tf.fill([(t as tf.Tensor).shape[0]!, 3], 0.5), teacherOutputs: 'probs', student: mlp(6, 4, 3, 2) });
+    d.compile({ optimizer: 'adam', temperature: 2 });
+    await expect(d.fit(x)).rejects.toMatchObject({ code: 'INVALID_PROBABILITIES' });
+    expect(() => d.compile({ optimizer: 'adam', kind: 'mse' })).toThrow(expect.objectContaining({ code: 'PROBS_TEACHER_WITH_MSE' }));
+  });
+
   it('a batch-size mismatch from the teacher is a shape error', async () => {
     const d = new Distiller({ teacher: () => tf.zeros([1, 3]), student: mlp(6, 4, 3, 2) });
     d.compile({ optimizer: 'adam', temperature: 2 });
