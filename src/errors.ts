@@ -37,7 +37,8 @@ export type KdErrorCode =
   | 'INVALID_PROBABILITIES'
   | 'CORRUPT_FILE'
   // backend
-  | 'BACKEND_UNAVAILABLE';
+  | 'BACKEND_UNAVAILABLE'
+  | 'UNSUPPORTED_KERNEL_INPUT';
 
 /**
  * Base class of every error kd-ts throws on purpose.

@@ -45,3 +45,12 @@ export {
 export type { DistillerCallbacks } from './distill/callbacks.js';
 export { withSeed, seededRandom, type Seed } from './distill/seed.js';
 export { registerKdLayers } from './layers/register.js';
+export { enableWasmTraining } from './backend/wasm.js';
+export { registerWasmTrainingKernels } from './backend/wasmTrainingKernels.js';
+export { registerWasmFastMatMul, unregisterWasmFastMatMul } from './backend/wasmFastMatMul.js';
+export {
+  pickTrainingBackend,
+  type BackendChoice,
+  type PickBackendOptions,
+  type TrainingBackendName,
+} from './backend/pickBackend.js';

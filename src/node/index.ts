@@ -1,8 +1,10 @@
 /**
- * kd-ts/node: Node-only helpers (file system, terminal). Kept apart from the
- * main entry so browser bundles never pull in `fs` or terminal code.
+ * kd-ts/node: Node-only helpers (file system, terminal, optional native
+ * backends). Kept apart from the main entry so browser bundles never pull in
+ * `fs` or terminal code.
  *
  * @packageDocumentation
  */
 export { saveStudent, loadStudent } from './saveStudent.js';
 export { progressBar, type ProgressBarOptions } from './progressBar.js';
+export { pickNodeBackend, type PickNodeBackendOptions } from './pickNodeBackend.js';

@@ -1,0 +1,40 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { KdBackendError } from '../errors.js';
+import { registerWasmFastMatMul } from './wasmFastMatMul.js';
+import { registerWasmTrainingKernels } from './wasmTrainingKernels.js';
+
+/**
+ * Makes tfjs's wasm backend fit for training, in one idempotent call: adds
+ * the kernels stock wasm lacks for gradients (`UnsortedSegmentSum` for
+ * Embedding, the Conv2D and depthwise back-propagation kernels, ...) and
+ * routes every matrix product through XNNPACK's fast untransposed path
+ * (stock wasm runs transposed and batched products in a scalar loop, ~13×
+ * slower: every Dense layer's backward pass has two).
+ *
+ * Call it after importing `@tensorflow/tfjs-backend-wasm`, before or after
+ * `tf.setBackend('wasm')`. `pickTrainingBackend` calls it when it picks wasm.
+ *
+ * @returns The names of the kernels kd-ts provides on wasm.
+ * @throws {@link KdBackendError} `BACKEND_UNAVAILABLE` when the wasm backend's kernels are not registered.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import '@tensorflow/tfjs-backend-wasm';
+ * import { enableWasmTraining } from 'kd-ts';
+ *
+ * enableWasmTraining();
+ * await tf.setBackend('wasm');
+ * ```
+ */
+export function enableWasmTraining(): string[] {
+  if (tf.getKernelsForBackend('wasm').length === 0) {
+    throw new KdBackendError(
+      'BACKEND_UNAVAILABLE',
+      'the wasm backend is not registered: import @tensorflow/tfjs-backend-wasm before enableWasmTraining()',
+    );
+  }
+  const added = registerWasmTrainingKernels();
+  registerWasmFastMatMul();
+  return [...added, 'BatchMatMul (fast)', '_FusedMatMul (fast)'];
+}
