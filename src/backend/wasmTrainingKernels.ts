@@ -3,7 +3,8 @@
  * gradients of Conv2D and DepthwiseConv2D, the input gradient of
  * DepthwiseConv2D, and `UnsortedSegmentSum` (the gradient of Gather, hence of
  * Embedding). Without them a Conv or Embedding student cannot train on wasm
- * (tensorflow/tfjs#8082, #8474).
+ * (tensorflow/tfjs#8082, #8474). Also replacements for two stock kernels: a
+ * checked `MaxPoolGrad` and a faster `Conv2DBackpropInput`.
  *
  * The kernels work on the wasm heap directly and reuse the backend's own
  * kernels (XNNPACK matrix product, Transpose, Reshape) for the heavy parts.
@@ -29,6 +30,14 @@ import { KdBackendError } from '../errors.js';
  * stock kernel once, on its first call, and keeps using it if it is right;
  * otherwise it computes the gradient itself (first maximum wins, as on cpu).
  *
+ * And it replaces `Conv2DBackpropInput` (the input gradient of Conv2D, and the
+ * forward pass of Conv2DTranspose): the stock kernel is a scalar loop, about 7×
+ * slower than the forward convolution. kd-ts's runs on XNNPACK: with stride 1
+ * as a forward convolution of dy with the filter reversed; otherwise as one
+ * untransposed product `dy·Wᵀ` whose columns are added back into the image in
+ * JS (col2im). Inputs it does not take (not float32, not rank 4, shapes that
+ * do not fit the convolution) go to the stock kernel, kept with its setup.
+ *
  * Idempotent. A missing kernel that the wasm backend already has (a later tfjs
  * may add them) is left alone and not returned. Call it after importing
  * `@tensorflow/tfjs-backend-wasm` (whose registrations would otherwise replace
@@ -37,13 +46,16 @@ import { KdBackendError } from '../errors.js';
  * Supported: NHWC and (for Conv2D) NCHW data, any strides, `'same'`,
  * `'valid'`, numeric and explicit padding, `dimRoundingMode`, and dilations for
  * the depthwise kernels (computed exactly; tfjs's cpu kernels ignore dilations
- * there, and tfjs's gradients reject dilations above 1 anyway).
+ * there, and tfjs's gradients reject dilations above 1 anyway). Conv2D's
+ * back-propagation kernels have no dilations attribute in tfjs: their
+ * dilation is 1, on every backend.
  *
  * @returns The names of the kernels that are kd-ts's on wasm after the call
  *   (registered now or by an earlier call), in a fixed order.
  * @throws {@link KdBackendError} (code `UNSUPPORTED_KERNEL_INPUT`), from a kernel at
  *   run time, for inputs that are not float32 (float32 or int32 for
- *   `UnsortedSegmentSum`'s `x`), or shapes that do not fit together.
+ *   `UnsortedSegmentSum`'s `x`), or shapes that do not fit together; not from
+ *   `Conv2DBackpropInput`, which hands such inputs to the stock kernel.
  *
  * @example
  * ```ts
@@ -53,7 +65,8 @@ import { KdBackendError } from '../errors.js';
  *
  * registerWasmTrainingKernels();
  * // ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter',
- * //  'DepthwiseConv2dNativeBackpropInput', 'UnsortedSegmentSum', 'MaxPoolGrad']
+ * //  'DepthwiseConv2dNativeBackpropInput', 'UnsortedSegmentSum', 'MaxPoolGrad',
+ * //  'Conv2DBackpropInput']
  * await tf.setBackend('wasm');
  * // Embedding and Conv students now train on wasm.
  * ```
@@ -69,8 +82,15 @@ export function registerWasmTrainingKernels(): string[] {
       ours.push(kernelName);
     }
   }
-  guardMaxPoolGrad();
+  replaceStockKernel(tf.MaxPoolGrad, checkedMaxPoolGrad as TrainingKernel, (stock) => {
+    stockMaxPoolGrad = stock;
+    stockMaxPoolGradIsRight = undefined;
+  });
   ours.push(tf.MaxPoolGrad);
+  replaceStockKernel(tf.Conv2DBackpropInput, fastConv2DBackpropInput as TrainingKernel, (stock) => {
+    stockConv2DBackpropInput = stock;
+  });
+  ours.push(tf.Conv2DBackpropInput);
   return ours;
 }
 
@@ -94,9 +114,30 @@ function isOurs(kernelFunc: tf.KernelFunc, kernelName: string): boolean {
 }
 
 /**
+ * Puts kd-ts's `kernelFunc` in the registry in place of the stock wasm kernel,
+ * unless it is there already, and hands the stock kernelFunc (undefined when
+ * there is none) to `keepStock`. The stock setupFunc stays in the config: it
+ * binds the C++ entry point that the stock kernelFunc, which ours delegates
+ * to, needs, and it runs when the backend initializes, possibly after this.
+ */
+function replaceStockKernel(
+  kernelName: string,
+  kernelFunc: TrainingKernel,
+  keepStock: (stock: tf.KernelFunc | undefined) => void,
+): void {
+  const existing = tf.getKernel(kernelName, WASM);
+  if (existing !== undefined && isOurs(existing.kernelFunc, kernelName)) return;
+  keepStock(existing?.kernelFunc);
+  // unregister first: registering over a kernel logs a warning.
+  if (existing !== undefined) tf.unregisterKernel(kernelName, WASM);
+  tf.registerKernel({ ...existing, kernelName, backendName: WASM, kernelFunc: markAsOurs(kernelFunc, kernelName) });
+}
+
+/**
  * Above this many float32 elements (16 MiB) the im2col matrix of
- * Conv2DBackpropFilter is built and multiplied in row blocks, so memory stays
- * bounded for large batches.
+ * Conv2DBackpropFilter, and the product whose columns Conv2DBackpropInput adds
+ * back into the image, are made in row blocks, so memory stays bounded for
+ * large batches.
  */
 const MAX_IM2COL_ELEMENTS = 1 << 22;
 
@@ -241,6 +282,242 @@ function fillIm2colTransposed(
           const outOffset = rowBase + col0 + ow;
           for (let ci = ci0; ci < ci1; ci++) out[outOffset + ci * cols] = x[xOffset + ci]!;
         }
+      }
+    }
+  }
+}
+
+/** The stock wasm Conv2DBackpropInput, which {@link fastConv2DBackpropInput} replaced, for the inputs it does not take. */
+let stockConv2DBackpropInput: tf.KernelFunc | undefined;
+
+/**
+ * dx of Conv2D (and the forward pass of Conv2DTranspose) for the inputs that
+ * {@link conv2DBackpropInputInfo} accepts; the stock kernel takes the rest.
+ */
+function fastConv2DBackpropInput(args: KernelArgs<tf.Conv2DBackpropInputAttrs>): tf.TensorInfo {
+  const backend = asWasmBackend(args.backend, tf.Conv2DBackpropInput);
+  const stock = stockConv2DBackpropInput;
+  let info: tf.backend_util.Conv2DInfo;
+  try {
+    info = conv2DBackpropInputInfo(args);
+  } catch (error) {
+    // The stock kernel gives its own answer (or error) to what ours rejects.
+    if (stock === undefined) throw error;
+    return stock(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+  }
+  return conv2DBackpropInput(backend, args.inputs.dy!, args.inputs.filter!, info);
+}
+
+/** The convolution whose input gradient is asked for; throws for what kd-ts's kernel does not take. */
+function conv2DBackpropInputInfo(args: KernelArgs<tf.Conv2DBackpropInputAttrs>): tf.backend_util.Conv2DInfo {
+  const name = tf.Conv2DBackpropInput;
+  const { dy, filter } = requireInputs(args.inputs, ['dy', 'filter'], name);
+  const attrs = requireAttrs(args.attrs, name);
+  requireFloat32(name, { dy, filter });
+  requireRank4(name, { dy, filter });
+  if (attrs.inputShape?.length !== 4) {
+    throw new KdBackendError('UNSUPPORTED_KERNEL_INPUT', `${name}: inputShape must have 4 dimensions, got [${attrs.inputShape}]`);
+  }
+  const info = tf.backend_util.computeConv2DInfo(
+    attrs.inputShape,
+    filter.shape as Shape4,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(attrs.dataFormat ?? 'NHWC'),
+  );
+  requireShape(name, 'dy', dy.shape, info.outShape);
+  requireFilterChannels(name, filter.shape, info.inChannels);
+  return info;
+}
+
+/**
+ * dx in NHWC, then in the data format asked for. Two routes, both on XNNPACK:
+ * with stride 1, dx is a forward convolution of dy with the filter flipped
+ * (see {@link dxByConvolution}); otherwise, or when the padding is wider than
+ * the filter, a matrix product and col2im ({@link dxByProduct}).
+ */
+function conv2DBackpropInput(
+  backend: WasmBackend,
+  dy: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): tf.TensorInfo {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const outPixels = batchSize * outHeight * outWidth;
+  if (outPixels * info.filterHeight * info.filterWidth * inChannels === 0 || outChannels === 0) {
+    return zeros(backend, info.inShape);
+  }
+  const channelsFirst = info.dataFormat === 'channelsFirst';
+  const temps: tf.TensorInfo[] = [];
+  try {
+    const dyNhwc = channelsFirst ? keep(temps, runWasm(backend, tf.Transpose, { x: dy }, { perm: [0, 2, 3, 1] })) : dy;
+    const pads = convolutionPads(info);
+    const dx = pads === undefined ? dxByProduct(backend, dyNhwc, filter, info) : dxByConvolution(backend, dyNhwc, filter, info, pads);
+    if (!channelsFirst) return dx;
+    keep(temps, dx);
+    return runWasm(backend, tf.Transpose, { x: dx }, { perm: [0, 3, 1, 2] });
+  } finally {
+    for (const t of temps) backend.disposeData(t.dataId);
+  }
+}
+
+/**
+ * The padding of the stride-1 convolution that gives dx, or undefined when
+ * there is none (a stride above 1, or padding wider than the filter). With
+ * stride 1, input row ih receives dy[oh]·W[kh] for ih = oh − top + kh, that is
+ * a correlation of dy with the filter reversed, W'[k] = W[fh − 1 − k], padded
+ * by fh − 1 − top above and by what makes inHeight rows below. Same for columns.
+ */
+function convolutionPads(info: tf.backend_util.Conv2DInfo): [number, number, number, number] | undefined {
+  if (info.strideHeight !== 1 || info.strideWidth !== 1) return undefined;
+  const top = info.filterHeight - 1 - info.padInfo.top;
+  const left = info.filterWidth - 1 - info.padInfo.left;
+  const bottom = info.inHeight - info.outHeight + info.filterHeight - 1 - top;
+  const right = info.inWidth - info.outWidth + info.filterWidth - 1 - left;
+  return Math.min(top, left, bottom, right) < 0 ? undefined : [top, bottom, left, right];
+}
+
+/**
+ * dx by the stock wasm Conv2D (XNNPACK's convolution, as fast as the forward
+ * pass): dy, with cout channels, convolved with the filter reversed in both
+ * spatial axes and with its channel axes swapped, `[fh, fw, cout, cin]`.
+ */
+function dxByConvolution(
+  backend: WasmBackend,
+  dyNhwc: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+  [top, bottom, left, right]: [number, number, number, number],
+): tf.TensorInfo {
+  // A buffer of our own: XNNPACK's convolution operator is cached by the
+  // filter's data id and freed with it, when this call disposes it.
+  const flipped = reversedFilter(backend, filter, info);
+  try {
+    const pad = [[0, 0], [top, bottom], [left, right], [0, 0]];
+    return runWasm(backend, tf.Conv2D, { x: dyNhwc, filter: flipped }, { strides: 1, pad, dataFormat: 'NHWC', dilations: 1 });
+  } finally {
+    backend.disposeData(flipped.dataId);
+  }
+}
+
+/** W'[kh, kw, co, ci] = W[fh − 1 − kh, fw − 1 − kw, ci, co], in a new buffer. */
+function reversedFilter(backend: WasmBackend, filter: tf.TensorInfo, info: tf.backend_util.Conv2DInfo): tf.TensorInfo {
+  const { filterHeight, filterWidth, inChannels, outChannels } = info;
+  const out = backend.makeOutput([filterHeight, filterWidth, outChannels, inChannels], 'float32');
+  const to = backend.typedArrayFromHeap(out) as Float32Array;
+  const from = backend.typedArrayFromHeap(filter) as Float32Array;
+  const tapSize = inChannels * outChannels;
+  for (let kh = 0; kh < filterHeight; kh++) {
+    for (let kw = 0; kw < filterWidth; kw++) {
+      const source = ((filterHeight - 1 - kh) * filterWidth + (filterWidth - 1 - kw)) * tapSize;
+      const target = (kh * filterWidth + kw) * tapSize;
+      for (let co = 0; co < outChannels; co++) {
+        for (let ci = 0; ci < inChannels; ci++) to[target + co * inChannels + ci] = from[source + ci * outChannels + co]!;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * dx = col2im(dy · Wᵀ), for any strides and padding. Seen as
+ * `[n·oh·ow, cout]`, dy times the filter transposed to `[cout, fh·fw·cin]`
+ * gives, in row `(n, oh, ow)`, the contribution of dy's pixel to each of the
+ * fh·fw input pixels its window read; col2im adds those rows into an NHWC
+ * image. The product is one untransposed XNNPACK call (about 13× faster than
+ * a transposed one), in row blocks of at most 16 MiB for large problems.
+ */
+function dxByProduct(
+  backend: WasmBackend,
+  dyNhwc: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): tf.TensorInfo {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const taps = info.filterHeight * info.filterWidth * inChannels;
+  const rows = batchSize * outHeight * outWidth;
+  const dx = zeros(backend, [batchSize, inHeight, inWidth, inChannels]);
+  const temps: tf.TensorInfo[] = [];
+  try {
+    const filterT = keep(temps, transposedFilter(backend, filter, taps, outChannels));
+    const rowsPerBlock = Math.max(1, Math.min(rows, Math.floor(MAX_IM2COL_ELEMENTS / taps)));
+    for (let row0 = 0; row0 < rows; row0 += rowsPerBlock) {
+      const row1 = Math.min(rows, row0 + rowsPerBlock);
+      // The left operand is not cached by XNNPACK: dy itself serves when there is one block.
+      const dyRows =
+        row1 - row0 === rows
+          ? { dataId: dyNhwc.dataId, shape: [rows, outChannels], dtype: dyNhwc.dtype }
+          : keep(temps, rowsOf(backend, dyNhwc, row0 * outChannels, row1 * outChannels, [row1 - row0, outChannels]));
+      const cols = keep(
+        temps,
+        runWasm(backend, tf.BatchMatMul, { a: dyRows, b: filterT }, { transposeA: false, transposeB: false }),
+      );
+      addCol2im(backend.typedArrayFromHeap(dx) as Float32Array, backend.typedArrayFromHeap(cols) as Float32Array, info, row0, row1);
+      // Each block's buffers go at once: memory stays bounded by one block.
+      for (const t of temps.splice(1)) backend.disposeData(t.dataId);
+    }
+    return dx;
+  } catch (error) {
+    backend.disposeData(dx.dataId);
+    throw error;
+  } finally {
+    for (const t of temps) backend.disposeData(t.dataId);
+  }
+}
+
+/**
+ * The filter `[fh, fw, cin, cout]` as `[cout, fh·fw·cin]`, in a buffer of its
+ * own. XNNPACK's right operand must be: the stock matMul caches its packed
+ * operator by data id alone, so packing the filter's own buffer would tie a
+ * `[cout, taps]` operator to it, wrong for any later product that reads it
+ * with another shape. The stock Transpose always writes a new buffer (its
+ * no-op case goes through wasm's Identity, which copies); with an axis of
+ * size 1 the transpose is a plain copy.
+ */
+function transposedFilter(backend: WasmBackend, filter: tf.TensorInfo, taps: number, outChannels: number): tf.TensorInfo {
+  if (taps === 1 || outChannels === 1) return copyOf(backend, filter, [outChannels, taps]);
+  const filter2d = { dataId: filter.dataId, shape: [taps, outChannels], dtype: filter.dtype };
+  return runWasm(backend, tf.Transpose, { x: filter2d }, { perm: [1, 0] });
+}
+
+/**
+ * Adds rows `[row0, row1)` of the `[n·oh·ow, fh·fw·cin]` matrix `cols` (held
+ * from its row row0 on) into the NHWC image dx: column `(fh·fw_count + fw)·cin + ci`
+ * of row `(n·oh_count + oh)·ow_count + ow` goes to
+ * `dx[n, oh·sh − top + fh, ow·sw − left + fw, ci]`, unless that is padding.
+ */
+function addCol2im(dx: Float32Array, cols: Float32Array, info: tf.backend_util.Conv2DInfo, row0: number, row1: number): void {
+  const { inHeight, inWidth, inChannels, outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const taps = filterHeight * filterWidth * inChannels;
+  let ow = row0 % outWidth;
+  let oh = Math.floor(row0 / outWidth) % outHeight;
+  let n = Math.floor(row0 / (outWidth * outHeight));
+  for (let row = row0; row < row1; row++) {
+    const ih0 = oh * strideHeight - top;
+    const iw0 = ow * strideWidth - left;
+    const colsRow = (row - row0) * taps;
+    for (let fh = 0; fh < filterHeight; fh++) {
+      const ih = ih0 + fh;
+      if (ih < 0 || ih >= inHeight) continue;
+      const dxRow = (n * inHeight + ih) * inWidth;
+      for (let fw = 0; fw < filterWidth; fw++) {
+        const iw = iw0 + fw;
+        if (iw < 0 || iw >= inWidth) continue;
+        const dxOffset = (dxRow + iw) * inChannels;
+        const colsOffset = colsRow + (fh * filterWidth + fw) * inChannels;
+        for (let ci = 0; ci < inChannels; ci++) dx[dxOffset + ci] = dx[dxOffset + ci]! + cols[colsOffset + ci]!;
+      }
+    }
+    if (++ow === outWidth) {
+      ow = 0;
+      if (++oh === outHeight) {
+        oh = 0;
+        n++;
       }
     }
   }
@@ -413,21 +690,9 @@ function unsortedSegmentSum(args: KernelArgs<tf.UnsortedSegmentSumAttrs>): tf.Te
   return out;
 }
 
-/** The stock wasm MaxPoolGrad, when {@link guardMaxPoolGrad} replaced it; and whether it passed the check. */
+/** The stock wasm MaxPoolGrad, which {@link checkedMaxPoolGrad} replaced; and whether it passed the check. */
 let stockMaxPoolGrad: tf.KernelFunc | undefined;
 let stockMaxPoolGradIsRight: boolean | undefined;
-
-/** Puts {@link checkedMaxPoolGrad} in the registry, keeping the stock kernel (and its setup) to delegate to. */
-function guardMaxPoolGrad(): void {
-  const existing = tf.getKernel(tf.MaxPoolGrad, WASM);
-  if (existing !== undefined && isOurs(existing.kernelFunc, tf.MaxPoolGrad)) return;
-  const ours = markAsOurs(checkedMaxPoolGrad as TrainingKernel, tf.MaxPoolGrad);
-  stockMaxPoolGrad = existing?.kernelFunc;
-  stockMaxPoolGradIsRight = undefined;
-  // unregister first: registering over a kernel logs a warning.
-  if (existing !== undefined) tf.unregisterKernel(tf.MaxPoolGrad, WASM);
-  tf.registerKernel({ ...existing, kernelName: tf.MaxPoolGrad, backendName: WASM, kernelFunc: ours });
-}
 
 function checkedMaxPoolGrad(args: KernelArgs<tf.MaxPoolGradAttrs>): tf.TensorInfo {
   const backend = asWasmBackend(args.backend, tf.MaxPoolGrad);
@@ -568,6 +833,13 @@ function keep(temps: tf.TensorInfo[], info: tf.TensorInfo): tf.TensorInfo {
 function copyOf(backend: WasmBackend, info: tf.TensorInfo, shape: number[]): tf.TensorInfo {
   const copy = backend.makeOutput(shape, info.dtype);
   backend.typedArrayFromHeap(copy).set(backend.typedArrayFromHeap(info));
+  return copy;
+}
+
+/** A copy of elements `[from, to)` of a tensor, as a tensor of `shape`. */
+function rowsOf(backend: WasmBackend, info: tf.TensorInfo, from: number, to: number, shape: number[]): tf.TensorInfo {
+  const copy = backend.makeOutput(shape, info.dtype);
+  backend.typedArrayFromHeap(copy).set(backend.typedArrayFromHeap(info).subarray(from, to));
   return copy;
 }
 

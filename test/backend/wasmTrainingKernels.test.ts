@@ -4,6 +4,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerWasmFastMatMul, unregisterWasmFastMatMul } from '../../src/backend/wasmFastMatMul.js';
 import { registerWasmTrainingKernels } from '../../src/backend/wasmTrainingKernels.js';
 import { Distiller, KdBackendError, withSeed } from '../../src/index.js';
 import { sameValues, weightValues } from '../distill/helpers.js';
@@ -93,9 +94,12 @@ function dilateFilter(filter: tf.Tensor4D, dilation: number): tf.Tensor4D {
 
 describe('registerWasmTrainingKernels', () => {
   let kernelNames: string[];
+  /** tfjs-backend-wasm's own Conv2DBackpropInput, which kd-ts replaces. */
+  let stockConv2DBackpropInput: tf.KernelConfig;
   beforeAll(async () => {
     const require = createRequire(import.meta.url);
     setWasmPaths(join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), '/'));
+    stockConv2DBackpropInput = tf.getKernel('Conv2DBackpropInput', 'wasm')!;
     kernelNames = registerWasmTrainingKernels();
     expect(await tf.setBackend('wasm')).toBe(true);
   });
@@ -104,20 +108,25 @@ describe('registerWasmTrainingKernels', () => {
     await tf.setBackend('cpu');
   });
 
-  it('registers the missing kernels and the MaxPoolGrad guard, idempotently', () => {
+  it('registers the missing kernels, the MaxPoolGrad guard and the fast Conv2DBackpropInput, idempotently', () => {
     expect(kernelNames).toEqual([
       'Conv2DBackpropFilter',
       'DepthwiseConv2dNativeBackpropFilter',
       'DepthwiseConv2dNativeBackpropInput',
       'UnsortedSegmentSum',
       'MaxPoolGrad',
+      'Conv2DBackpropInput',
     ]);
     const before = kernelNames.map((name) => tf.getKernel(name, 'wasm')!.kernelFunc);
     expect(registerWasmTrainingKernels()).toEqual(kernelNames);
     expect(registerWasmTrainingKernels()).toEqual(kernelNames);
     expect(kernelNames.map((name) => tf.getKernel(name, 'wasm')!.kernelFunc)).toEqual(before);
+    // A replaced kernel keeps the stock setup, which binds the C++ function its fallback calls.
+    const replaced = tf.getKernel('Conv2DBackpropInput', 'wasm')!;
+    expect(replaced.kernelFunc).not.toBe(stockConv2DBackpropInput.kernelFunc);
+    expect(replaced.setupFunc).toBe(stockConv2DBackpropInput.setupFunc);
     // The stock kernels it composes are untouched.
-    expect(tf.getKernel('Conv2DBackpropInput', 'wasm')).toBeDefined();
+    for (const name of ['BatchMatMul', 'Transpose', 'Reshape']) expect(tf.getKernel(name, 'wasm')).toBeDefined();
   });
 
   it('leaves alone a kernel that the wasm backend already has (a later tfjs)', () => {
@@ -211,6 +220,181 @@ describe('registerWasmTrainingKernels', () => {
     });
   });
 
+  describe('Conv2DBackpropInput equals cpu', () => {
+    interface Case {
+      name: string;
+      x: Shape4;
+      filter: Shape4;
+      strides: number | [number, number];
+      pad: Pad;
+      rounding?: 'floor' | 'ceil' | 'round';
+      format?: 'NHWC' | 'NCHW';
+    }
+    const cases: Case[] = [
+      { name: '3×3, stride 1, same', x: [2, 7, 7, 3], filter: [3, 3, 3, 4], strides: 1, pad: 'same' },
+      { name: '3×3, stride 2, same (odd size: uneven padding)', x: [2, 7, 7, 3], filter: [3, 3, 3, 4], strides: 2, pad: 'same' },
+      { name: '4×2 filter, stride 1, same (uneven padding)', x: [2, 6, 5, 3], filter: [4, 2, 3, 2], strides: 1, pad: 'same' },
+      { name: '3×3, stride 2, same, even size', x: [2, 8, 6, 3], filter: [3, 3, 3, 2], strides: 2, pad: 'same' },
+      { name: '3×3, stride 2, valid (odd size: last row unread)', x: [3, 8, 9, 2], filter: [3, 3, 2, 5], strides: 2, pad: 'valid' },
+      { name: 'stride larger than the filter (pixels no window reads)', x: [2, 7, 8, 2], filter: [2, 2, 2, 3], strides: 3, pad: 'valid' },
+      { name: '1×1 filter', x: [2, 5, 5, 6], filter: [1, 1, 6, 3], strides: 1, pad: 'valid' },
+      { name: '1×1 filter, stride 2', x: [2, 5, 6, 3], filter: [1, 1, 3, 4], strides: 2, pad: 'same' },
+      { name: 'batch 1', x: [1, 6, 5, 3], filter: [3, 3, 3, 2], strides: 1, pad: 'same' },
+      { name: 'input channels 1', x: [2, 6, 5, 1], filter: [3, 2, 1, 4], strides: 1, pad: 'valid' },
+      { name: 'output channels 1', x: [2, 6, 5, 3], filter: [2, 3, 3, 1], strides: 2, pad: 'same' },
+      { name: 'batch 1, channels 1', x: [1, 6, 5, 1], filter: [2, 2, 1, 1], strides: 1, pad: 'valid' },
+      { name: 'rectangular filter and strides', x: [2, 9, 8, 2], filter: [2, 3, 2, 3], strides: [1, 2], pad: 'same' },
+      { name: 'numeric padding with floor rounding', x: [2, 8, 8, 2], filter: [3, 3, 2, 2], strides: 2, pad: 1, rounding: 'floor' },
+      { name: 'numeric padding with ceil rounding', x: [2, 9, 7, 2], filter: [3, 3, 2, 3], strides: 2, pad: 2, rounding: 'ceil' },
+      { name: 'explicit padding', x: [2, 6, 6, 2], filter: [3, 3, 2, 3], strides: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+      { name: 'explicit padding wider than the filter, stride 1', x: [2, 5, 6, 2], filter: [2, 2, 2, 3], strides: 1, pad: [[0, 0], [2, 0], [0, 3], [0, 0]] },
+      { name: 'explicit padding, stride 2', x: [2, 7, 6, 3], filter: [3, 2, 3, 2], strides: 2, pad: [[0, 0], [2, 0], [1, 1], [0, 0]] },
+      { name: 'filter larger than a 1×1 output', x: [2, 3, 3, 2], filter: [3, 3, 2, 2], strides: 1, pad: 'valid' },
+      { name: 'NCHW', x: [2, 3, 6, 5], filter: [3, 3, 3, 2], strides: 2, pad: 'same', format: 'NCHW' },
+      { name: 'NCHW, channels 1', x: [2, 1, 5, 6], filter: [3, 3, 1, 1], strides: 1, pad: 'valid', format: 'NCHW' },
+      { name: 'NCHW, explicit padding', x: [1, 2, 6, 6], filter: [2, 2, 2, 3], strides: 1, pad: [[0, 0], [0, 0], [1, 0], [0, 2]], format: 'NCHW' },
+    ];
+    it.each(cases)('$name', async ({ x, filter, strides, pad, rounding, format = 'NHWC' }) => {
+      await expectWasmMatchesCpu(() => {
+        const layout = format === 'NHWC' ? 'channelsLast' : 'channelsFirst';
+        const info = tf.backend_util.computeConv2DInfo(x, filter, strides, 1, pad, rounding, false, layout);
+        const dy = randomTensor(info.outShape, 25);
+        const attrs = { strides, pad, dataFormat: format, dimRoundingMode: rounding, inputShape: x };
+        return runKernel('Conv2DBackpropInput', { dy, filter: randomTensor(filter, 26) }, attrs);
+      });
+    });
+
+    it('splits a large product into row blocks (16 MiB each) with the same result', async () => {
+      // Stride 2 takes the product route: rows 16·64·64 = 65,536, columns 5·5·4 = 100:
+      // 6.5M elements, two blocks, split inside an image.
+      await expectWasmMatchesCpu(() =>
+        runKernel(
+          'Conv2DBackpropInput',
+          { dy: randomTensor([16, 64, 64, 3], 27), filter: randomTensor([5, 5, 4, 3], 28) },
+          { strides: 2, pad: 'same', dataFormat: 'NHWC', inputShape: [16, 128, 128, 4] },
+        ),
+      );
+    });
+
+    it('with the fast matMul kernels registered too (as enableWasmTraining does)', async () => {
+      registerWasmFastMatMul();
+      try {
+        for (const strides of [1, 2]) {
+          await expectWasmMatchesCpu(() =>
+            runKernel(
+              'Conv2DBackpropInput',
+              { dy: randomTensor([2, 4, 4, 3], 35), filter: randomTensor([3, 3, 5, 3], 36) },
+              { strides, pad: 'same', dataFormat: 'NHWC', inputShape: [2, 4 * strides, 4 * strides, 5] },
+            ),
+          );
+        }
+      } finally {
+        unregisterWasmFastMatMul();
+      }
+    });
+
+    it('an empty batch', async () => {
+      await expectWasmMatchesCpu(() =>
+        runKernel(
+          'Conv2DBackpropInput',
+          { dy: tf.zeros([0, 4, 4, 2]), filter: randomTensor([3, 3, 2, 2], 29) },
+          { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [0, 4, 4, 2] },
+        ),
+      );
+    });
+
+    it('conv2dTranspose (whose forward pass it is), and its gradients', async () => {
+      await expectWasmMatchesCpu(() => {
+        const x = randomTensor([2, 4, 5, 3], 30) as tf.Tensor4D;
+        const filter = randomTensor([3, 3, 2, 3], 31) as tf.Tensor4D; // [fh, fw, outDepth, inDepth]
+        const weights = randomTensor([2, 8, 10, 2], 32);
+        const up = (input: tf.Tensor, kernel: tf.Tensor) =>
+          tf.conv2dTranspose(input as tf.Tensor4D, kernel as tf.Tensor4D, [2, 8, 10, 2], 2, 'same');
+        const valid = tf.conv2dTranspose(x, filter, [2, 9, 11, 2], 2, 'valid');
+        const grads = tf.grads((input: tf.Tensor, kernel: tf.Tensor) => tf.sum(tf.mul(up(input, kernel), weights)))([x, filter]);
+        return [up(x, filter), valid, ...grads];
+      });
+    });
+
+    it('a Conv2DTranspose layer', async () => {
+      const layer = withSeed(33, () =>
+        tfl.layers.conv2dTranspose({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', inputShape: [5, 5, 3] }),
+      );
+      const model = tfl.sequential({ layers: [layer] });
+      const predict = () => model.predict(randomTensor([2, 5, 5, 3], 34)) as tf.Tensor;
+      const expected = await runOn('cpu', predict);
+      expectClose(await runOn('wasm', predict), expected); // moves the weights to wasm
+      const dataIds = tf.engine().backend.numDataIds();
+      expectClose(await runOn('wasm', predict), expected);
+      expect(tf.engine().backend.numDataIds()).toBe(dataIds);
+      model.dispose();
+    });
+
+    describe('hands what it does not take to the stock kernel', () => {
+      /** Registers `stand-in` as the stock kernel kd-ts's replaces, and registers kd-ts's again over it. */
+      function registerOverStock(standIn: tf.KernelConfig | undefined) {
+        tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
+        if (standIn !== undefined) tf.registerKernel(standIn);
+        expect(registerWasmTrainingKernels()).toEqual(kernelNames);
+      }
+      afterAll(() => registerOverStock(stockConv2DBackpropInput));
+
+      it('inputs that are not float32, or shapes that do not fit, go to the stock kernel', async () => {
+        await tf.setBackend('wasm');
+        const calls: string[] = [];
+        registerOverStock({
+          ...stockConv2DBackpropInput,
+          kernelFunc: ({ inputs, backend, attrs }) => {
+            calls.push(`${inputs.dy!.dtype} [${inputs.dy!.shape}]`);
+            const wasm = backend as unknown as { makeOutput(shape: number[], dtype: string): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array };
+            const out = wasm.makeOutput((attrs as unknown as tf.Conv2DBackpropInputAttrs).inputShape, 'float32');
+            wasm.typedArrayFromHeap(out).fill(7);
+            return out;
+          },
+        });
+        const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [1, 3, 3, 1] };
+        const run = (inputs: () => { dy: tf.Tensor; filter: tf.Tensor }) =>
+          tf.tidy(() => Array.from(runKernel('Conv2DBackpropInput', inputs(), attrs).dataSync()));
+        const dataIds = tf.engine().backend.numDataIds();
+        expect(run(() => ({ dy: tf.zeros([1, 3, 3, 1], 'int32'), filter: tf.zeros([3, 3, 1, 1], 'int32') }))).toEqual(Array(9).fill(7));
+        expect(run(() => ({ dy: tf.zeros([1, 2, 2, 1]), filter: tf.zeros([3, 3, 1, 1]) }))).toEqual(Array(9).fill(7));
+        expect(calls).toEqual(['int32 [1,3,3,1]', 'float32 [1,2,2,1]']);
+        // What it takes, it computes itself: each pixel sums the taps of the windows that read it.
+        expect(run(() => ({ dy: tf.ones([1, 3, 3, 1]), filter: tf.ones([3, 3, 1, 1]) }))).toEqual([4, 6, 4, 6, 9, 6, 4, 6, 4]);
+        expect(calls).toHaveLength(2);
+        expect(tf.engine().backend.numDataIds()).toBe(dataIds);
+      });
+
+      it('without a stock kernel, it rejects them with a KdBackendError', async () => {
+        await tf.setBackend('wasm');
+        registerOverStock(undefined);
+        const attrs = { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [1, 3, 3, 1] };
+        const dy = tf.zeros([1, 2, 2, 1]);
+        const filter = tf.zeros([3, 3, 1, 1]);
+        expect(() => runKernel('Conv2DBackpropInput', { dy, filter }, attrs)).toThrow(
+          /Conv2DBackpropInput: dy has shape \[1,2,2,1\] but the convolution gives \[1,3,3,1\]/,
+        );
+        tf.dispose([dy, filter]);
+      });
+    });
+  });
+
+  // XNNPACK caches its packed right operand by data id alone: a kernel that handed it an
+  // input's own buffer under one shape would corrupt later products that read it under another.
+  // The shapes are those where a transpose moves nothing, the tempting place to skip a copy.
+  it('leaves later products of its inputs right (Conv2DBackpropInput, ...Filter in NCHW)', async () => {
+    await expectWasmMatchesCpu(() => {
+      const filter = randomTensor([1, 1, 3, 1], 37); // seen as [cout, taps] = [1, 3] by the product
+      const dy = randomTensor([1, 1, 3, 3], 38); // NCHW, cout 1: its NHWC transpose moves nothing
+      return [
+        runKernel('Conv2DBackpropInput', { dy: randomTensor([1, 2, 2, 1], 39), filter }, { strides: 2, pad: 'valid', dataFormat: 'NHWC', inputShape: [1, 4, 4, 3] }),
+        tf.matMul(randomTensor([2, 3], 40), tf.reshape(filter, [3, 1])),
+        runKernel('Conv2DBackpropFilter', { x: randomTensor([1, 2, 3, 3], 41), dy }, { strides: 1, pad: 'valid', dataFormat: 'NCHW', filterShape: [1, 1, 2, 1] }),
+        tf.matMul(randomTensor([2, 3], 42), tf.reshape(dy, [3, 3])),
+      ];
+    });
+  });
+
   describe('DepthwiseConv2dNativeBackpropFilter and ...BackpropInput equal cpu', () => {
     const cases: Array<{ name: string; x: Shape4; filter: Shape4; strides: number; pad: Pad }> = [
       { name: '3×3, multiplier 1, same', x: [2, 7, 7, 3], filter: [3, 3, 3, 1], strides: 1, pad: 'same' },
@@ -299,6 +483,8 @@ describe('registerWasmTrainingKernels', () => {
       { x: [2, 7, 7, 3] as Shape4, filter: [3, 3, 3, 4] as Shape4, strides: 2, pad: 'same' as const },
       { x: [3, 6, 8, 2] as Shape4, filter: [2, 2, 2, 3] as Shape4, strides: 1, pad: 'valid' as const },
       { x: [1, 5, 5, 1] as Shape4, filter: [1, 1, 1, 2] as Shape4, strides: 1, pad: 'same' as const },
+      { x: [2, 9, 8, 3] as Shape4, filter: [3, 2, 3, 4] as Shape4, strides: 3, pad: 'valid' as const },
+      { x: [2, 10, 10, 4] as Shape4, filter: [5, 5, 4, 2] as Shape4, strides: 1, pad: 'same' as const },
     ])('conv2d $x * $filter, stride $strides, $pad', async ({ x, filter, strides, pad }) => {
       await expectWasmMatchesCpu(() => {
         const weights = randomTensor(tf.backend_util.computeConv2DInfo(x, filter, strides, 1, pad).outShape, 13);
@@ -463,6 +649,27 @@ describe('registerWasmTrainingKernels', () => {
             tfl.layers.conv2d({ filters: 4, kernelSize: 3, strides: 1, padding: 'same', activation: 'relu', inputShape: [8, 8, 1] }),
             tfl.layers.maxPooling2d({ poolSize: 2 }),
             tfl.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, padding: 'valid', activation: 'relu' }),
+            tfl.layers.flatten(),
+            tfl.layers.dense({ units: 3 }),
+          ],
+        }),
+      );
+      await expectTrains(student, teacher, x, y);
+      tf.dispose([x, y]);
+    });
+
+    it('a student with two Conv2D layers (the second needs the input gradient, Conv2DBackpropInput)', async () => {
+      const x = withSeed(8, () => tf.randomNormal([64, 8, 8, 1]));
+      const teacher = withSeed(9, () =>
+        tfl.sequential({ layers: [tfl.layers.flatten({ inputShape: [8, 8, 1] }), tfl.layers.dense({ units: 3 })] }),
+      );
+      const y = tf.tidy(() => tf.cast(tf.argMax(teacher.predict(x) as tf.Tensor, -1), 'int32'));
+      const student = withSeed(10, () =>
+        tfl.sequential({
+          layers: [
+            tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', inputShape: [8, 8, 1] }),
+            tfl.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }),
+            tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'valid', activation: 'relu' }),
             tfl.layers.flatten(),
             tfl.layers.dense({ units: 3 }),
           ],
