@@ -187,6 +187,7 @@ export class Distiller {
       scaleByTemperatureSquared: args.scaleByTemperatureSquared,
       studentOutputs: this.studentOutputs,
       teacherOutputs: this.teacher.outputs ?? 'logits',
+      teacherTemperatureDependent: this.teacher.temperatureDependent ?? false,
     });
   }
 

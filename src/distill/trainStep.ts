@@ -30,6 +30,8 @@ export interface TrainStepOptions {
   studentOutputs?: TeacherOutputs;
   /** What the teacher outputs passed to the step are (default `'logits'`). */
   teacherOutputs?: TeacherOutputs;
+  /** The teacher's outputs depend on the temperature (see `Teacher.temperatureDependent`): `kind: 'mse'` is rejected. */
+  teacherTemperatureDependent?: boolean;
 }
 
 /** One batch for a {@link TrainStep}. Tensors stay owned by the caller. */
@@ -105,6 +107,13 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
   const teacherOutputs = options.teacherOutputs ?? 'logits';
   assertStudentOutputs(student, studentOutputs);
   const config = resolveLossConfig(options, true);
+  if (config.kind === 'mse' && options.teacherTemperatureDependent) {
+    throw new KdConfigError(
+      'PROBS_TEACHER_WITH_MSE',
+      "kind 'mse' matches logits, but this teacher's outputs depend on the temperature " +
+        "(e.g. an EnsembleTeacher with combine: 'mean-probs'): use kind 'kl', or combine: 'mean-logits'",
+    );
+  }
   if (config.kind === 'mse' && teacherOutputs === 'probs') {
     throw new KdConfigError(
       'PROBS_TEACHER_WITH_MSE',

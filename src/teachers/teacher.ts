@@ -40,6 +40,13 @@ export interface Teacher {
   predict(inputs: ModelInputs, context: TeacherContext): tf.Tensor | Promise<tf.Tensor>;
   /** What `predict` returns; `'logits'` when absent. */
   readonly outputs?: TeacherOutputs;
+  /**
+   * True when the returned logits depend on the context's temperature (e.g.
+   * an ensemble averaging probabilities returns `T · log p̄`). Such outputs
+   * are exact for softmax at that T but are not logits to match with
+   * `kind: 'mse'`, which the Distiller then rejects.
+   */
+  readonly temperatureDependent?: boolean;
 }
 
 /** Whether a teacher returns logits or probabilities. */
