@@ -21,6 +21,7 @@ export type KdErrorCode =
   | 'PROBS_TEACHER_WITH_MSE'
   | 'INVALID_TEACHER'
   | 'INVALID_STUDENT'
+  | 'TEACHER_FAILED'
   // shapes
   | 'RANK_MISMATCH'
   | 'CLASS_COUNT_MISMATCH'
@@ -57,8 +58,13 @@ export class KdError extends Error {
   /** Stable code: safe to match on across versions. */
   readonly code: KdErrorCode;
 
-  constructor(code: KdErrorCode, message: string) {
-    super(message);
+  /**
+   * @param code - Stable code.
+   * @param message - What went wrong and how to fix it.
+   * @param options - `cause`: the underlying error, when wrapping one.
+   */
+  constructor(code: KdErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.code = code;
     this.name = new.target.name;
   }

@@ -54,3 +54,10 @@ export {
   type PickBackendOptions,
   type TrainingBackendName,
 } from './backend/pickBackend.js';
+export {
+  EnsembleTeacher,
+  type EnsembleCombine,
+  type EnsembleMember,
+  type EnsembleTeacherOptions,
+  type ResolvedEnsembleMember,
+} from './teachers/EnsembleTeacher.js';

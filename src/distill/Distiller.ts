@@ -188,6 +188,7 @@ export class Distiller {
       studentOutputs: this.studentOutputs,
       teacherOutputs: this.teacher.outputs ?? 'logits',
       teacherTemperatureDependent: this.teacher.temperatureDependent ?? false,
+      teacherLogitsUpToConstant: this.teacher.logitsUpToConstant ?? false,
     });
   }
 
@@ -444,9 +445,8 @@ function assertNoSharedVariables(teacher: TeacherLike, student: tfl.LayersModel)
   if ((teacher as unknown) === student) {
     throw new KdConfigError('SHARED_VARIABLES', 'the teacher and the student are the same model: pass a separate student');
   }
-  if (!isLayersModel(teacher)) return;
   const studentIds = new Set(student.weights.map((w) => w.read().id));
-  const shared = teacher.weights.filter((w) => studentIds.has(w.read().id));
+  const shared = teacherModels(teacher).flatMap((model) => model.weights.filter((w) => studentIds.has(w.read().id)));
   if (shared.length > 0) {
     throw new KdConfigError(
       'SHARED_VARIABLES',
@@ -481,6 +481,13 @@ function assertStudentInputs(student: tfl.LayersModel, x: ModelInputs): void {
       );
     }
   });
+}
+
+/** The LayersModels inside a teacher: itself, or an ensemble's members' sources, recursively. */
+function teacherModels(teacher: unknown): tfl.LayersModel[] {
+  if (isLayersModel(teacher)) return [teacher];
+  const members = (teacher as { members?: ReadonlyArray<{ source?: unknown }> } | null)?.members;
+  return Array.isArray(members) ? members.flatMap((m) => teacherModels(m.source)) : [];
 }
 
 function normalizeValidation(data: ValidationData): { x: ModelInputs; y?: tf.Tensor; teacherInputs?: ModelInputs } {

@@ -32,6 +32,8 @@ export interface TrainStepOptions {
   teacherOutputs?: TeacherOutputs;
   /** The teacher's outputs depend on the temperature (see `Teacher.temperatureDependent`): `kind: 'mse'` is rejected. */
   teacherTemperatureDependent?: boolean;
+  /** The teacher's outputs are logits only up to a per-row constant: `kind: 'mse'` is rejected. */
+  teacherLogitsUpToConstant?: boolean;
 }
 
 /** One batch for a {@link TrainStep}. Tensors stay owned by the caller. */
@@ -107,6 +109,13 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
   const teacherOutputs = options.teacherOutputs ?? 'logits';
   assertStudentOutputs(student, studentOutputs);
   const config = resolveLossConfig(options, true);
+  if (config.kind === 'mse' && options.teacherLogitsUpToConstant) {
+    throw new KdConfigError(
+      'PROBS_TEACHER_WITH_MSE',
+      "kind 'mse' matches logits, but this teacher's outputs are logits only up to a per-row constant " +
+        "(e.g. a mean-logits ensemble with a member that returns probabilities): use kind 'kl'",
+    );
+  }
   if (config.kind === 'mse' && options.teacherTemperatureDependent) {
     throw new KdConfigError(
       'PROBS_TEACHER_WITH_MSE',

@@ -47,6 +47,12 @@ export interface Teacher {
    * `kind: 'mse'`, which the Distiller then rejects.
    */
   readonly temperatureDependent?: boolean;
+  /**
+   * True when the outputs equal the logits only up to a per-row constant
+   * (e.g. `log p` of a probability teacher inside a `mean-logits` ensemble):
+   * exact for softmax, not for `kind: 'mse'`, which the Distiller then rejects.
+   */
+  readonly logitsUpToConstant?: boolean;
 }
 
 /** Whether a teacher returns logits or probabilities. */
@@ -120,7 +126,12 @@ export function asTeacher(teacher: TeacherLike, options: AsTeacherOptions = {}):
       const custom = teacher as Teacher;
       return options.outputs === undefined || options.outputs === custom.outputs
         ? custom
-        : { outputs: options.outputs, predict: (inputs, context) => custom.predict(inputs, context) };
+        : {
+            outputs: options.outputs,
+            ...(custom.temperatureDependent === undefined ? {} : { temperatureDependent: custom.temperatureDependent }),
+            ...(custom.logitsUpToConstant === undefined ? {} : { logitsUpToConstant: custom.logitsUpToConstant }),
+            predict: (inputs, context) => custom.predict(inputs, context),
+          };
     }
     const graph = teacher as GraphModelLike;
     return {
