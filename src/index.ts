@@ -61,3 +61,53 @@ export {
   type EnsembleTeacherOptions,
   type ResolvedEnsembleMember,
 } from './teachers/EnsembleTeacher.js';
+export { registerWasmFastSlice } from './backend/wasmSlice.js';
+export {
+  TeacherCache,
+  cachedTeacher,
+  zipTeacherOutputs,
+  type BatchDataset,
+  type CachedTeacher,
+  type FromTeacherOptions,
+  type IdBatch,
+  type TeacherCacheOptions,
+  type TeacherCacheSetOptions,
+  type ZippedTeacherData,
+  type ZipTeacherOutputsOptions,
+} from './teachers/TeacherCache.js';
+export {
+  checkTeacherOutputs,
+  type ExampleId,
+  type ReadTeacherOutputsOptions,
+  type TeacherOutputBatch,
+} from './io/teacherOutputs.js';
+export {
+  readJsonlTeacherOutputs,
+  encodeJsonlTeacherOutputs,
+  type ReadJsonlOptions,
+  type TextSource,
+} from './io/jsonl.js';
+export {
+  readNpyTeacherOutputs,
+  encodeNpyTeacherOutputs,
+  parseIdList,
+  encodeIdList,
+  npyHeader,
+  type ByteSource,
+  type ParseIdListOptions,
+  type ReadNpyOptions,
+} from './io/npy.js';
+export {
+  readArrowTeacherOutputs,
+  encodeArrowTeacherOutputs,
+  loadArrow,
+  type ArrowFileHandle,
+  type ArrowSource,
+  type EncodeArrowOptions,
+  type ReadArrowOptions,
+} from './io/arrow.js';
+export {
+  alignTeacherOutputs,
+  type AlignedTeacherBatch,
+  type AlignTeacherOutputsOptions,
+} from './io/align.js';

@@ -2,8 +2,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterEach, beforeAll, beforeEach, vi } from 'vitest';
 
-// Silence tfjs's "use tfjs-node" banner: tests must not log unexpectedly.
+// Silence tfjs's "use tfjs-node" banner: tests must not log unexpectedly. PROD
+// silences it too, for the wasm tests that turn IS_TEST (and its per-kernel
+// data-id check, which stock wasm's fused matMul trips) off.
 tf.env().set('IS_TEST', true);
+tf.env().set('PROD', true);
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { KdBackendError } from '../errors.js';
 import { registerWasmFastMatMul } from './wasmFastMatMul.js';
+import { registerWasmFastSlice } from './wasmSlice.js';
 import { registerWasmTrainingKernels } from './wasmTrainingKernels.js';
 
 /**
@@ -9,7 +10,9 @@ import { registerWasmTrainingKernels } from './wasmTrainingKernels.js';
  * Embedding, the Conv2D and depthwise back-propagation kernels, ...) and
  * routes every matrix product through XNNPACK's fast untransposed path
  * (stock wasm runs transposed and batched products in a scalar loop, ~13×
- * slower: every Dense layer's backward pass has two).
+ * slower: every Dense layer's backward pass has two), and makes `Slice`,
+ * `Unpack` and `SplitV` copy only what they return (stock wasm copies the
+ * whole input out of the heap on every call).
  *
  * Call it after importing `@tensorflow/tfjs-backend-wasm`, before or after
  * `tf.setBackend('wasm')`. `pickTrainingBackend` calls it when it picks wasm.
@@ -36,5 +39,6 @@ export function enableWasmTraining(): string[] {
   }
   const added = registerWasmTrainingKernels();
   registerWasmFastMatMul();
-  return [...added, 'BatchMatMul (fast)', '_FusedMatMul (fast)'];
+  const slices = registerWasmFastSlice();
+  return [...added, 'BatchMatMul (fast)', '_FusedMatMul (fast)', ...slices.map((name) => `${name} (fast)`)];
 }

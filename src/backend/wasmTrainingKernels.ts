@@ -120,7 +120,7 @@ function isOurs(kernelFunc: tf.KernelFunc, kernelName: string): boolean {
  * binds the C++ entry point that the stock kernelFunc, which ours delegates
  * to, needs, and it runs when the backend initializes, possibly after this.
  */
-function replaceStockKernel(
+export function replaceStockKernel(
   kernelName: string,
   kernelFunc: TrainingKernel,
   keepStock: (stock: tf.KernelFunc | undefined) => void,
@@ -142,7 +142,7 @@ function replaceStockKernel(
 const MAX_IM2COL_ELEMENTS = 1 << 22;
 
 /** What the kernels use of tfjs-backend-wasm's `BackendWasm` (typed structurally: it is only a devDependency). */
-interface WasmBackend {
+export interface WasmBackend {
   /** Allocates an uninitialized tensor on the wasm heap. */
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   /** A view of a tensor's heap memory; detached when the heap grows, so take it after the last allocation. */
@@ -151,13 +151,13 @@ interface WasmBackend {
   disposeData(dataId: tf.DataId): boolean;
 }
 
-interface KernelArgs<Attrs> {
+export interface KernelArgs<Attrs> {
   inputs: tf.NamedTensorInfoMap;
   backend: unknown;
   attrs?: Attrs;
 }
 
-type TrainingKernel = (args: KernelArgs<never>) => tf.TensorInfo;
+export type TrainingKernel = (args: KernelArgs<never>) => tf.TensorInfo;
 
 /** Kernels tfjs-backend-wasm 4.22 does not have. */
 const MISSING_KERNELS: ReadonlyArray<readonly [string, TrainingKernel]> = [
