@@ -11,7 +11,6 @@
  * processes falls on both. Shared machines are noisy: compare the ratios
  * within one run, not absolute figures across runs.
  */
-import os from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -20,6 +19,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { distillationLoss, withSeed } from '../src/index.js';
 import { registerWasmFastMatMul, unregisterWasmFastMatMul } from '../src/backend/wasmFastMatMul.js';
+import { machine, median, printTable } from './util.js';
 
 /** Every setting, in one place. */
 const SETTINGS = {
@@ -58,10 +58,9 @@ async function main(): Promise<void> {
   if (!(await tf.setBackend('wasm'))) throw new Error('could not start the wasm backend');
   await tf.ready();
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  const cpus = os.cpus();
   console.log(
     `backend ${tf.getBackend()} (tfjs ${tf.version_core}, SIMD ${simd ? 'on' : 'off'}, ${getThreadsCount()} thread); ` +
-      `machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores (shared, noisy); node ${process.version}`,
+      `machine: ${machine()} (shared, noisy); node ${process.version}`,
   );
   console.log(`median of ${runs} runs after warm-up; stock and fast alternate round by round\n`);
 
@@ -195,22 +194,8 @@ function use(variant: Variant): void {
   else unregisterWasmFastMatMul();
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 function gflops(flops: number, ms: number): string {
   return (flops / ms / 1e6).toFixed(1);
-}
-
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  console.log(line(header));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const row of rows) console.log(line(row));
 }
 
 await main();
