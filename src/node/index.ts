@@ -8,3 +8,14 @@
 export { saveStudent, loadStudent } from './saveStudent.js';
 export { progressBar, type ProgressBarOptions } from './progressBar.js';
 export { pickNodeBackend, type PickNodeBackendOptions } from './pickNodeBackend.js';
+export {
+  readTeacherOutputs,
+  readTeacherCache,
+  listTeacherShards,
+  writeTeacherOutputs,
+  writeTeacherShards,
+  type ReadTeacherFilesOptions,
+  type TeacherFileFormat,
+  type WriteTeacherFilesOptions,
+  type WriteTeacherFilesResult,
+} from './teacherFiles.js';

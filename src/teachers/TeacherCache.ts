@@ -1,0 +1,802 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { KdConfigError, KdDataError, KdShapeError } from '../errors.js';
+import { alignTeacherOutputs, type AlignTeacherOutputsOptions } from '../io/align.js';
+import {
+  assertBatchShape,
+  assertClassCount,
+  assertFiniteRow,
+  formatId,
+  IdChecker,
+  MAX_NUMERIC_ID,
+  type ExampleId,
+  type TeacherOutputBatch,
+} from '../io/teacherOutputs.js';
+import { asTeacher, type ModelInputs, type Teacher, type TeacherContext, type TeacherLike, type TeacherOutputs } from './teacher.js';
+
+/** Options of the {@link TeacherCache} constructor. */
+export interface TeacherCacheOptions {
+  /** Values per row; by default taken from the first rows stored. */
+  numClasses?: number;
+  /** What the stored rows are: `'logits'` (default) or `'probs'`. */
+  outputs?: TeacherOutputs;
+  /** Rows to allocate up front (default 1024); the store doubles as needed. */
+  initialCapacity?: number;
+  /**
+   * True when the stored rows were computed at one temperature and are only
+   * exact there (e.g. a `mean-probs` ensemble's outputs); {@link TeacherCache.predict}
+   * then refuses another temperature. Set by {@link TeacherCache.fromTeacher}.
+   */
+  temperatureDependent?: boolean;
+  /** The temperature the rows were computed at (with `temperatureDependent`). */
+  temperature?: number;
+  /** True when the rows are logits only up to a per-row constant (see {@link Teacher}). */
+  logitsUpToConstant?: boolean;
+}
+
+/** Options of {@link TeacherCache.set}. */
+export interface TeacherCacheSetOptions {
+  /** Replace rows whose id is already stored (default false: `DUPLICATE_ID`). */
+  overwrite?: boolean;
+  /** Where row `i` came from, for messages (e.g. `part-00001.jsonl line 17`). */
+  locate?: (row: number) => string;
+}
+
+/** Options of {@link TeacherCache.fromTeacher}. */
+export interface FromTeacherOptions {
+  /** Examples per teacher call for `{ x, ids }` data (default 32; a dataset is already batched). */
+  batchSize?: number;
+  /** Temperature passed to the teacher (default 1); matters only for temperature-dependent teachers. */
+  temperature?: number;
+  /** Overrides what the teacher returns (see {@link asTeacher}). */
+  outputs?: TeacherOutputs;
+}
+
+/** One batch of a dataset with example ids (a `fitDataset` element). */
+export interface IdBatch {
+  /** Student inputs. */
+  xs: ModelInputs;
+  /** Labels. */
+  ys?: tf.Tensor;
+  /** Teacher inputs, when they differ from `xs`. */
+  teacherXs?: ModelInputs;
+  /** Example ids: a string tensor, or int32/float32 integers below 2^24. */
+  id?: tf.Tensor;
+}
+
+/** A dataset of batches, as `tf.data.Dataset` and {@link Distiller.fitDataset} see it. */
+export interface BatchDataset<T> {
+  /** A fresh pass over the elements. */
+  iterator(): Promise<{
+    /** The next element, or `done`. */
+    next(): Promise<IteratorResult<T>>;
+  }>;
+}
+
+const DEFAULT_CAPACITY = 1024;
+const DEFAULT_BATCH_SIZE = 32;
+
+/**
+ * Teacher outputs held in memory, looked up by example id: a {@link Teacher}
+ * that returns, for each batch, the rows of the batch's ids. Never by
+ * position: a shuffled dataset gets each example's own row (serving rows by
+ * position is how shuffling silently misaligns targets, as in KD_Lib's
+ * BERT2LSTM).
+ *
+ * Ids are strings, or integers in `[0, 2^24)` (tf.data turns numbers into
+ * float32, which cannot tell 16777217 from 16777216); one kind per cache.
+ * Rows are float32, `numClasses` wide, in one growable `Float32Array`.
+ *
+ * Fill it from a teacher ({@link TeacherCache.fromTeacher}, or
+ * {@link cachedTeacher} to fill it during the first epoch), from files
+ * ({@link TeacherCache.fromBatches} with any reader; `readTeacherCache` in
+ * `kd-ts/node`), or with {@link TeacherCache.set}. Train with it as the
+ * Distiller's teacher and `fitDataset` elements that carry `id`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { Distiller, TeacherCache } from 'kd-ts';
+ *
+ * const cache = new TeacherCache();
+ * cache.set(['a', 'b', 'c'], [[2, -1], [0, 1], [-3, 3]]);
+ * const batch = cache.get(['c', 'a']); // [[-3, 3], [2, -1]]
+ * batch.dispose();
+ *
+ * // As a teacher: fitDataset elements { xs, id } get the rows of their ids.
+ * const distiller = new Distiller({ teacher: cache, student });
+ * ```
+ */
+export class TeacherCache implements Teacher {
+  /** What the rows are. */
+  readonly outputs: TeacherOutputs;
+  /** True when the rows are exact only at {@link TeacherCache.temperature}. */
+  readonly temperatureDependent: boolean;
+  /** True when the rows are logits up to a per-row constant. */
+  readonly logitsUpToConstant: boolean;
+  private storedTemperature: number | undefined;
+  private classes: number | undefined;
+  private values: Float32Array;
+  private capacity: number;
+  private readonly slots = new Map<ExampleId, number>();
+  private slotIds: Array<ExampleId | undefined> = [];
+  private readonly freeSlots: number[] = [];
+  private readonly idChecker = new IdChecker();
+
+  /**
+   * @param options - See {@link TeacherCacheOptions}.
+   * @throws {@link KdConfigError} `INVALID_OPTION` for a bad class count or capacity.
+   */
+  constructor(options: TeacherCacheOptions = {}) {
+    this.outputs = options.outputs ?? 'logits';
+    if (this.outputs !== 'logits' && this.outputs !== 'probs') {
+      throw new KdConfigError('INVALID_OPTION', `outputs must be 'logits' or 'probs', got ${String(options.outputs)}`);
+    }
+    this.temperatureDependent = options.temperatureDependent ?? false;
+    this.logitsUpToConstant = options.logitsUpToConstant ?? false;
+    this.storedTemperature = options.temperature;
+    if (options.numClasses !== undefined) positiveInteger(options.numClasses, 'numClasses');
+    this.classes = options.numClasses;
+    this.capacity = positiveInteger(options.initialCapacity ?? DEFAULT_CAPACITY, 'initialCapacity');
+    this.values = new Float32Array(this.classes === undefined ? 0 : this.capacity * this.classes);
+  }
+
+  /** Rows stored. */
+  get size(): number {
+    return this.slots.size;
+  }
+
+  /** Values per row; undefined until the first rows are stored (unless given). */
+  get numClasses(): number | undefined {
+    return this.classes;
+  }
+
+  /** `'string'` or `'number'` once ids are stored. */
+  get idKind(): 'string' | 'number' | undefined {
+    return this.idChecker.idKind;
+  }
+
+  /** The temperature the rows were computed at, when known. */
+  get temperature(): number | undefined {
+    return this.storedTemperature;
+  }
+
+  /**
+   * Whether a row is stored for `id`.
+   *
+   * @param id - An example id.
+   * @returns True when stored.
+   */
+  has(id: ExampleId): boolean {
+    return this.slots.has(id);
+  }
+
+  /**
+   * Stores rows by id.
+   *
+   * @param ids - One id per row (an array, or a 1-D string/int32/float32 tensor, read synchronously).
+   * @param logits - `[rows, numClasses]`: a 2-D tensor, nested arrays, or a flat row-major `Float32Array`.
+   * @param options - See {@link TeacherCacheSetOptions}.
+   * @throws {@link KdDataError} `DUPLICATE_ID` (an id already stored, or twice in `ids`), `ID_TYPE_MISMATCH`,
+   *   `NON_FINITE_TEACHER_OUTPUT`, naming the id; nothing is stored then.
+   * @throws {@link KdShapeError} `CLASS_COUNT_MISMATCH`, `LENGTH_MISMATCH`.
+   */
+  set(
+    ids: readonly ExampleId[] | tf.Tensor,
+    logits: tf.Tensor | readonly (readonly number[])[] | Float32Array,
+    options: TeacherCacheSetOptions = {},
+  ): void {
+    const idList = ids instanceof tf.Tensor ? idsOfValues(ids, ids.dataSync() as unknown as ArrayLike<unknown>) : ids;
+    const rows = idList.length;
+    let values: Float32Array;
+    let numClasses: number;
+    if (logits instanceof tf.Tensor) {
+      if (logits.rank !== 2) {
+        throw new KdShapeError('RANK_MISMATCH', `teacher outputs must be [rows, classes], got [${logits.shape.join(', ')}]`);
+      }
+      numClasses = logits.shape[1]!;
+      values = Float32Array.from(logits.dataSync() as ArrayLike<number>);
+      if (logits.shape[0] !== rows) throw lengthMismatch(rows, logits.shape[0]!);
+    } else if (logits instanceof Float32Array) {
+      numClasses = this.classes ?? (rows === 0 ? 0 : logits.length / rows);
+      values = logits;
+      if (!Number.isInteger(numClasses) || logits.length !== rows * numClasses) {
+        throw new KdShapeError(
+          'LENGTH_MISMATCH',
+          `${logits.length} values do not make ${rows} rows${this.classes === undefined ? '' : ` of ${this.classes}`}: ` +
+            'pass ids.length × numClasses values, row after row',
+        );
+      }
+    } else {
+      if (logits.length !== rows) throw lengthMismatch(rows, logits.length);
+      numClasses = logits[0]?.length ?? this.classes ?? 0;
+      values = new Float32Array(rows * numClasses);
+      logits.forEach((row, r) => {
+        assertClassCount(row.length, numClasses, () => `row ${r} (id ${formatId(idList[r])})`);
+        values.set(row, r * numClasses);
+      });
+    }
+    if (rows === 0) return;
+    this.addBatch({ ids: [...idList], logits: values, numClasses, ...(options.locate ? { locate: options.locate } : {}) }, options);
+  }
+
+  /**
+   * Stores a batch as the readers yield it (see `readJsonlTeacherOutputs`, ...).
+   *
+   * @param batch - Ids and row-major float32 values.
+   * @param options - `overwrite`: replace stored ids instead of failing with `DUPLICATE_ID`.
+   * @throws Like {@link TeacherCache.set}, naming the row's file and line when the batch can locate it.
+   */
+  addBatch(batch: TeacherOutputBatch, options: { overwrite?: boolean } = {}): void {
+    assertBatchShape(batch);
+    const { ids, logits, numClasses } = batch;
+    const where = (row: number) => () => `${batch.locate?.(row) ?? `row ${row}`} (id ${formatId(ids[row])})`;
+    if (ids.length === 0) return;
+    assertClassCount(numClasses, this.classes, () => `${where(0)()}: the cache holds rows of ${this.classes} classes, this batch`);
+    // Check everything first: a failing batch stores nothing.
+    const seen = new Set<ExampleId>();
+    const kindBefore = this.idChecker.idKind;
+    try {
+      for (let row = 0; row < ids.length; row++) {
+        const id = this.idChecker.check(ids[row], where(row));
+        if ((!options.overwrite && this.slots.has(id)) || seen.has(id)) {
+          throw new KdDataError(
+            'DUPLICATE_ID',
+            `${where(row)()}: this id is already ${seen.has(id) ? 'earlier in the same batch' : 'in the cache'}: ` +
+              'ids must be unique per example (pass { overwrite: true } to replace rows on purpose)',
+          );
+        }
+        seen.add(id);
+        assertFiniteRow(logits, row * numClasses, numClasses, where(row));
+      }
+    } catch (error) {
+      if (kindBefore === undefined && this.size === 0) this.idChecker.reset();
+      throw error;
+    }
+    if (this.classes === undefined) {
+      this.classes = numClasses;
+      this.values = new Float32Array(this.capacity * numClasses);
+    }
+    for (let row = 0; row < ids.length; row++) {
+      const id = ids[row]!;
+      let slot = this.slots.get(id);
+      if (slot === undefined) {
+        slot = this.freeSlots.pop() ?? this.slotIds.length;
+        if (slot === this.slotIds.length) this.slotIds.push(id);
+        else this.slotIds[slot] = id;
+        this.ensureCapacity(slot + 1);
+        this.slots.set(id, slot);
+      }
+      this.values.set(logits.subarray(row * numClasses, (row + 1) * numClasses), slot * numClasses);
+    }
+  }
+
+  /**
+   * The rows of `ids`, in that order, as a new `[ids.length, numClasses]` tensor (the caller disposes it).
+   *
+   * @param ids - Ids (an array, or a 1-D tensor, read synchronously).
+   * @returns A float32 Tensor2D.
+   * @throws {@link KdDataError} `MISSING_ID` naming the first id not stored; `ID_TYPE_MISMATCH`.
+   */
+  get(ids: readonly ExampleId[] | tf.Tensor): tf.Tensor2D {
+    const idList = ids instanceof tf.Tensor ? idsOfValues(ids, ids.dataSync() as unknown as ArrayLike<unknown>) : ids;
+    return tf.tensor2d(this.lookup(idList), [idList.length, this.classes ?? 0], 'float32');
+  }
+
+  /**
+   * The rows of `ids` as a flat row-major `Float32Array` (no tensor).
+   *
+   * @param ids - Ids.
+   * @returns `ids.length × numClasses` values.
+   * @throws {@link KdDataError} `MISSING_ID` naming the first id not stored; `ID_TYPE_MISMATCH`.
+   */
+  lookup(ids: readonly ExampleId[]): Float32Array {
+    const C = this.classes ?? 0;
+    const out = new Float32Array(ids.length * C);
+    ids.forEach((id, row) => {
+      const slot = this.slots.get(id);
+      if (slot === undefined) throw this.missing(id, row);
+      out.set(this.values.subarray(slot * C, (slot + 1) * C), row * C);
+    });
+    return out;
+  }
+
+  /**
+   * Removes rows; their room is reused by later rows.
+   *
+   * @param ids - Ids to remove; ids not stored are ignored.
+   */
+  delete(ids: readonly ExampleId[]): void {
+    for (const id of ids) {
+      const slot = this.slots.get(id);
+      if (slot === undefined) continue;
+      this.slots.delete(id);
+      this.slotIds[slot] = undefined;
+      this.freeSlots.push(slot);
+    }
+  }
+
+  /**
+   * The teacher interface: the rows of the batch's ids (`context.ids`),
+   * whatever the inputs. Reads the ids asynchronously (no webgl stall).
+   *
+   * @param _inputs - Ignored: the rows are looked up by id.
+   * @param context - `ids` (required) and the temperature.
+   * @returns A new `[batch, numClasses]` tensor.
+   * @throws {@link KdConfigError} `IDS_REQUIRED` without `context.ids`; `INVALID_TEMPERATURE` for
+   *   temperature-dependent rows asked at another temperature.
+   * @throws {@link KdDataError} `MISSING_ID` naming the id; `ID_TYPE_MISMATCH`.
+   */
+  async predict(_inputs: ModelInputs, context: TeacherContext): Promise<tf.Tensor2D> {
+    this.checkTemperature(context.temperature);
+    const ids = await readContextIds(context, 'TeacherCache');
+    return this.get(ids);
+  }
+
+  /**
+   * Every id, in slot order (insertion order unless rows were deleted).
+   *
+   * @returns An iterator over the ids.
+   */
+  *ids(): IterableIterator<ExampleId> {
+    for (const id of this.slotIds) if (id !== undefined) yield id;
+  }
+
+  /**
+   * The rows in slot order (insertion order unless rows were deleted), in
+   * batches, for the writers (`encodeJsonlTeacherOutputs`, `writeTeacherOutputs`, ...).
+   * The values are views of the store: read each batch before changing the cache.
+   *
+   * @param batchSize - Rows per batch (default 4096).
+   * @returns A generator of {@link TeacherOutputBatch}es.
+   */
+  *batches(batchSize = 4096): Generator<TeacherOutputBatch> {
+    positiveInteger(batchSize, 'batchSize');
+    const C = this.classes ?? 0;
+    const holes = this.freeSlots.length > 0;
+    for (let start = 0; start < this.slotIds.length; start += batchSize) {
+      const end = Math.min(start + batchSize, this.slotIds.length);
+      if (!holes) {
+        yield { ids: this.slotIds.slice(start, end) as ExampleId[], logits: this.values.subarray(start * C, end * C), numClasses: C };
+        continue;
+      }
+      const ids: ExampleId[] = [];
+      for (let slot = start; slot < end; slot++) if (this.slotIds[slot] !== undefined) ids.push(this.slotIds[slot]!);
+      if (ids.length > 0) yield { ids, logits: this.lookup(ids), numClasses: C };
+    }
+  }
+
+  /**
+   * Runs a teacher once over data with ids and stores its outputs.
+   *
+   * @param teacher - Any teacher (model, function, {@link Teacher}).
+   * @param data - `{ x, ids }` (tensors and one id per row; `x` may be an array or map of tensors), or a
+   *   dataset of `{ xs, teacherXs?, id }` batches, whose tensors are disposed as they are used.
+   * @param options - See {@link FromTeacherOptions}.
+   * @returns The filled cache, with the teacher's `outputs` and, for temperature-dependent teachers,
+   *   the temperature used.
+   * @throws {@link KdConfigError} `IDS_REQUIRED` for dataset elements without `id`.
+   * @throws {@link KdShapeError} `LENGTH_MISMATCH` when `ids` and `x` differ in rows.
+   * @throws {@link KdDataError} `DUPLICATE_ID`, `ID_TYPE_MISMATCH`, `NON_FINITE_TEACHER_OUTPUT`.
+   *
+   * @example
+   * ```ts
+   * import * as tf from '@tensorflow/tfjs-core';
+   * import { TeacherCache } from 'kd-ts';
+   * const x = tf.randomNormal([100, 20]);
+   * const ids = Array.from({ length: 100 }, (_, i) => i);
+   * const cache = await TeacherCache.fromTeacher(teacherModel, { x, ids }, { batchSize: 32 });
+   * console.log(cache.size, cache.numClasses);
+   * ```
+   */
+  static async fromTeacher(
+    teacher: TeacherLike,
+    data: { x: ModelInputs; ids: readonly ExampleId[] | tf.Tensor } | BatchDataset<IdBatch>,
+    options: FromTeacherOptions = {},
+  ): Promise<TeacherCache> {
+    const adapted = asTeacher(teacher, { outputs: options.outputs });
+    const temperature = options.temperature ?? 1;
+    const cache = new TeacherCache({
+      outputs: adapted.outputs ?? 'logits',
+      temperatureDependent: adapted.temperatureDependent ?? false,
+      logitsUpToConstant: adapted.logitsUpToConstant ?? false,
+      temperature,
+    });
+    const score = async (inputs: ModelInputs, ids: tf.Tensor) => {
+      const out = await adapted.predict(inputs, { temperature, ids });
+      try {
+        const idList = await readIds(ids, 'the ids');
+        if (out.rank !== 2 || out.shape[0] !== idList.length) {
+          throw new KdShapeError(
+            'BATCH_SIZE_MISMATCH',
+            `the teacher returned [${out.shape.join(', ')}] for a batch of ${idList.length} ids: it must return [batch, classes]`,
+          );
+        }
+        cache.addBatch({ ids: idList, logits: Float32Array.from((await out.data()) as Float32Array), numClasses: out.shape[1]! });
+      } finally {
+        out.dispose();
+      }
+    };
+    if ('iterator' in data && typeof data.iterator === 'function') {
+      const iterator = await data.iterator();
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+        const element = next.value;
+        try {
+          if (element.id === undefined) throw idsRequired('TeacherCache.fromTeacher');
+          await score(element.teacherXs ?? element.xs, element.id);
+        } finally {
+          tf.dispose([...tensorsIn(element.xs), ...tensorsIn(element.teacherXs), element.ys, element.id].filter(isTensor));
+        }
+      }
+      return cache;
+    }
+    const { x, ids } = data as { x: ModelInputs; ids: readonly ExampleId[] | tf.Tensor };
+    const idList = ids instanceof tf.Tensor ? await readIds(ids, 'ids') : [...ids];
+    const rows = tensorsIn(x)[0]?.shape[0] ?? 0;
+    if (rows !== idList.length) {
+      throw new KdShapeError('LENGTH_MISMATCH', `x has ${rows} rows but there are ${idList.length} ids: give one id per row`);
+    }
+    const batchSize = positiveInteger(options.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
+    for (let start = 0; start < rows; start += batchSize) {
+      const size = Math.min(batchSize, rows - start);
+      const batchX = mapTensors(x, (t) => tf.slice(t, [start], [size]));
+      const batchIds = idTensor(idList.slice(start, start + size));
+      try {
+        await score(batchX, batchIds);
+      } finally {
+        tf.dispose([...tensorsIn(batchX), batchIds]);
+      }
+    }
+    return cache;
+  }
+
+  /**
+   * Fills a cache from teacher-output batches (any reader's output).
+   *
+   * @param batches - E.g. `readJsonlTeacherOutputs(text)`, or `readTeacherOutputs(dir)` from `kd-ts/node`.
+   * @param options - See {@link TeacherCacheOptions}.
+   * @returns The cache.
+   * @throws Like {@link TeacherCache.addBatch}: `DUPLICATE_ID` naming the file and line, ...
+   *
+   * @example
+   * ```ts
+   * import { readJsonlTeacherOutputs, TeacherCache } from 'kd-ts';
+   * const cache = await TeacherCache.fromBatches(readJsonlTeacherOutputs('{"id":"a","logits":[1,2]}\n'));
+   * console.log(cache.size); // 1
+   * ```
+   */
+  static async fromBatches(
+    batches: AsyncIterable<TeacherOutputBatch> | Iterable<TeacherOutputBatch>,
+    options: TeacherCacheOptions = {},
+  ): Promise<TeacherCache> {
+    const cache = new TeacherCache(options);
+    for await (const batch of batches) cache.addBatch(batch);
+    return cache;
+  }
+
+  /** @internal Sets the temperature the rows were computed at (used by {@link cachedTeacher}). */
+  recordTemperature(temperature: number): void {
+    this.storedTemperature ??= temperature;
+  }
+
+  /** @internal Throws when temperature-dependent rows are asked at another temperature. */
+  checkTemperature(temperature: number): void {
+    if (this.temperatureDependent && this.storedTemperature !== undefined && temperature !== this.storedTemperature) {
+      throw new KdConfigError(
+        'INVALID_TEMPERATURE',
+        `the cached teacher outputs were computed at temperature ${this.storedTemperature} and are exact only there ` +
+          `(the teacher is temperature-dependent), but temperature ${temperature} was asked: distill at ` +
+          `${this.storedTemperature}, or fill a new cache at ${temperature}`,
+      );
+    }
+  }
+
+  private ensureCapacity(rows: number): void {
+    if (rows <= this.capacity && this.values.length >= rows * (this.classes ?? 0)) return;
+    let capacity = Math.max(this.capacity, 1);
+    while (capacity < rows) capacity *= 2;
+    const grown = new Float32Array(capacity * this.classes!);
+    grown.set(this.values);
+    this.values = grown;
+    this.capacity = capacity;
+  }
+
+  private missing(id: ExampleId, row: number): KdDataError {
+    const kind = typeof id === 'string' ? 'string' : 'number';
+    if (this.idKind !== undefined && kind !== this.idKind) {
+      return new KdDataError(
+        'ID_TYPE_MISMATCH',
+        `batch row ${row} has id ${formatId(id)} (a ${kind}) but the cache holds ${this.idKind} ids: give the dataset ` +
+          'ids of the same type as the teacher outputs (17 and "17" are different ids)',
+      );
+    }
+    return new KdDataError(
+      'MISSING_ID',
+      `no teacher output for id ${formatId(id)} (batch row ${row}; the cache holds ${this.size} rows): compute it, ` +
+        'or check that the dataset ids match the ids of the teacher outputs',
+    );
+  }
+}
+
+/** A teacher that fills a {@link TeacherCache} as it goes; see {@link cachedTeacher}. */
+export interface CachedTeacher extends Teacher {
+  /** The rows computed so far. */
+  readonly cache: TeacherCache;
+  /** The wrapped teacher. */
+  readonly teacher: Teacher;
+  /** How many times the wrapped teacher has run. */
+  readonly teacherCalls: number;
+}
+
+/**
+ * Wraps a teacher so that it runs only on ids it has not seen: the first
+ * time a batch's ids come by (the first epoch of `fitDataset`), the teacher
+ * scores the batch and its rows are stored by id; afterwards the rows come
+ * from the cache and the teacher never runs again.
+ *
+ * Ids must be unique per example: two examples with one id get the row of
+ * whichever came first. (Within one batch, an id whose rows differ is
+ * refused with `DUPLICATE_ID`.)
+ *
+ * @param teacher - Any teacher (model, function, {@link Teacher}).
+ * @param options - `outputs` overrides what the teacher returns; `initialCapacity` sizes the store.
+ * @returns A {@link CachedTeacher}: use it as the Distiller's teacher, with `fitDataset` elements carrying `id`.
+ * @throws (from `predict`) {@link KdConfigError} `IDS_REQUIRED` when a batch has no ids.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { cachedTeacher, Distiller } from 'kd-ts';
+ *
+ * const teacher = cachedTeacher(bertLikeModel);
+ * const distiller = new Distiller({ teacher, student });
+ * distiller.compile({ optimizer: 'adam', temperature: 4 });
+ * // Elements { xs, id }: the teacher runs in epoch 1 only.
+ * await distiller.fitDataset(datasetWithIds, { epochs: 5 });
+ * console.log(teacher.teacherCalls, teacher.cache.size);
+ * ```
+ */
+export function cachedTeacher(
+  teacher: TeacherLike,
+  options: { outputs?: TeacherOutputs; initialCapacity?: number } = {},
+): CachedTeacher {
+  return new CachingTeacher(asTeacher(teacher, { outputs: options.outputs }), options.initialCapacity);
+}
+
+class CachingTeacher implements CachedTeacher {
+  readonly cache: TeacherCache;
+  readonly outputs: TeacherOutputs;
+  readonly temperatureDependent: boolean;
+  readonly logitsUpToConstant: boolean;
+  teacherCalls = 0;
+
+  constructor(
+    readonly teacher: Teacher,
+    initialCapacity: number | undefined,
+  ) {
+    this.outputs = teacher.outputs ?? 'logits';
+    this.temperatureDependent = teacher.temperatureDependent ?? false;
+    this.logitsUpToConstant = teacher.logitsUpToConstant ?? false;
+    this.cache = new TeacherCache({
+      outputs: this.outputs,
+      temperatureDependent: this.temperatureDependent,
+      logitsUpToConstant: this.logitsUpToConstant,
+      ...(initialCapacity === undefined ? {} : { initialCapacity }),
+    });
+  }
+
+  async predict(inputs: ModelInputs, context: TeacherContext): Promise<tf.Tensor> {
+    this.cache.checkTemperature(context.temperature);
+    const ids = await readContextIds(context, 'cachedTeacher');
+    const unseen = ids.filter((id) => !this.cache.has(id));
+    if (unseen.length === 0) return this.cache.get(ids);
+    this.teacherCalls++;
+    const out = await this.teacher.predict(inputs, context);
+    let keep = false;
+    try {
+      if (out.rank !== 2 || out.shape[0] !== ids.length) {
+        throw new KdShapeError(
+          'BATCH_SIZE_MISMATCH',
+          `the teacher returned [${out.shape.join(', ')}] for a batch of ${ids.length} ids: it must return [batch, classes]`,
+        );
+      }
+      const C = out.shape[1]!;
+      const values = (await out.data()) as Float32Array;
+      const newRows = new Map<ExampleId, number>();
+      ids.forEach((id, row) => {
+        if (this.cache.has(id)) return;
+        const first = newRows.get(id);
+        if (first === undefined) newRows.set(id, row);
+        else if (!sameRow(values, first, row, C)) {
+          throw new KdDataError(
+            'DUPLICATE_ID',
+            `batch rows ${first} and ${row} share id ${formatId(id)} but the teacher scores them differently: ` +
+              'ids must be unique per example',
+          );
+        }
+      });
+      const newIds = [...newRows.keys()];
+      const rows = new Float32Array(newIds.length * C);
+      newIds.forEach((id, k) => rows.set(values.subarray(newRows.get(id)! * C, (newRows.get(id)! + 1) * C), k * C));
+      this.cache.addBatch({ ids: newIds, logits: rows, numClasses: C });
+      this.cache.recordTemperature(context.temperature);
+      // All rows new: the teacher's own tensor is the answer. Otherwise serve
+      // every row from the cache, so repeated ids get the row stored first.
+      keep = unseen.length === ids.length && newIds.length === ids.length;
+      return keep ? (out.dtype === 'float32' ? out : tf.cast(out, 'float32')) : this.cache.get(ids);
+    } finally {
+      if (!keep || out.dtype !== 'float32') out.dispose();
+    }
+  }
+}
+
+function sameRow(values: Float32Array, a: number, b: number, C: number): boolean {
+  for (let c = 0; c < C; c++) if (!Object.is(values[a * C + c], values[b * C + c])) return false;
+  return true;
+}
+
+/** Options of {@link zipTeacherOutputs}. */
+export interface ZipTeacherOutputsOptions<E> extends AlignTeacherOutputsOptions<E> {
+  /** Turns a batch of input rows into tensors (`xs`, and `ys`/`teacherXs` when wanted). */
+  toTensors: (inputs: E[]) => { xs: ModelInputs; ys?: tf.Tensor; teacherXs?: ModelInputs };
+  /** What the stored rows are (default `'logits'`). */
+  outputs?: TeacherOutputs;
+}
+
+/** What {@link zipTeacherOutputs} returns: a dataset and the teacher that serves it. */
+export interface ZippedTeacherData {
+  /** `{ xs, ys?, teacherXs?, id }` batches, for `Distiller.fitDataset`. */
+  dataset: BatchDataset<IdBatch & { id: tf.Tensor }>;
+  /** Serves each batch's teacher rows by id, then forgets them. */
+  teacher: Teacher;
+}
+
+/**
+ * Trains from teacher outputs too large for memory: streams inputs and
+ * teacher outputs together by id (see {@link alignTeacherOutputs}) and
+ * returns a dataset of `{ xs, ys?, id }` batches plus the teacher that serves
+ * their rows. Only the batches between the dataset and the teacher, and rows
+ * waiting for their input, are in memory. Every epoch re-reads both streams,
+ * in the inputs' order (shuffle the inputs upstream, e.g. per shard, if
+ * needed; `maxPending` bounds how far the teacher rows may trail).
+ *
+ * @param inputs - Returns a fresh stream of input rows each epoch.
+ * @param teacherOutputs - Returns a fresh stream of teacher-output batches each epoch (e.g. `() => readTeacherOutputs(dir)`).
+ * @param options - See {@link ZipTeacherOutputsOptions}.
+ * @returns `{ dataset, teacher }` for `new Distiller({ teacher, student }).fitDataset(dataset)`.
+ * @throws (while iterating) `MISSING_ID`, `EXTRA_ID`, `DUPLICATE_ID`, `OUT_OF_ORDER`, `ID_TYPE_MISMATCH`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { Distiller, zipTeacherOutputs } from 'kd-ts';
+ * import { readTeacherOutputs } from 'kd-ts/node';
+ *
+ * const { dataset, teacher } = zipTeacherOutputs(
+ *   () => readInputRows('inputs.jsonl'), // your own reader of { id, tokens } rows
+ *   () => readTeacherOutputs('teacher-outputs/'), // part-00000.jsonl, part-00001.jsonl, ...
+ *   { batchSize: 64, toTensors: (rows) => ({ xs: tf.tensor2d(rows.map((r) => r.tokens), undefined, 'int32') }) },
+ * );
+ * const distiller = new Distiller({ teacher, student });
+ * distiller.compile({ optimizer: 'adam', temperature: 4 });
+ * await distiller.fitDataset(dataset, { epochs: 3 });
+ * ```
+ */
+export function zipTeacherOutputs<E>(
+  inputs: () => AsyncIterable<E> | Iterable<E>,
+  teacherOutputs: () => AsyncIterable<TeacherOutputBatch> | Iterable<TeacherOutputBatch>,
+  options: ZipTeacherOutputsOptions<E>,
+): ZippedTeacherData {
+  const window = new TeacherCache({ outputs: options.outputs ?? 'logits', initialCapacity: options.batchSize ?? DEFAULT_BATCH_SIZE });
+  const teacher: Teacher = {
+    outputs: window.outputs,
+    predict: async (_inputs, context) => {
+      const ids = await readContextIds(context, 'zipTeacherOutputs');
+      const rows = window.get(ids);
+      window.delete(ids);
+      return rows;
+    },
+  };
+  const dataset: ZippedTeacherData['dataset'] = {
+    iterator: async () => {
+      const aligned = alignTeacherOutputs(inputs(), teacherOutputs(), options)[Symbol.asyncIterator]();
+      return {
+        next: async () => {
+          const next = await aligned.next();
+          if (next.done) return { done: true, value: undefined };
+          const batch = next.value;
+          // A row left from an abandoned pass is replaced, not an error.
+          window.addBatch({ ids: batch.ids, logits: batch.logits, numClasses: batch.numClasses }, { overwrite: true });
+          const tensors = options.toTensors(batch.inputs);
+          return { done: false, value: { ...tensors, id: idTensor(batch.ids) } };
+        },
+      };
+    },
+  };
+  return { dataset, teacher };
+}
+
+/** The ids of `context.ids`, read asynchronously; throws when absent. */
+async function readContextIds(context: TeacherContext | undefined, who: string): Promise<ExampleId[]> {
+  if (context?.ids === undefined) throw idsRequired(who);
+  return readIds(context.ids, 'the batch ids');
+}
+
+function idsRequired(who: string): KdConfigError {
+  return new KdConfigError(
+    'IDS_REQUIRED',
+    `${who} looks teacher outputs up by example id, but the batch has no ids: add an \`id\` tensor to the dataset ` +
+      'elements ({ xs, ys, id }, strings or integers below 2^24) and train with distiller.fitDataset',
+  );
+}
+
+/** Reads a 1-D id tensor (string, int32, or float32 holding integers below 2^24). */
+async function readIds(tensor: tf.Tensor, what: string): Promise<ExampleId[]> {
+  checkIdTensor(tensor, what);
+  return idsOfValues(tensor, (await tensor.data()) as unknown as ArrayLike<unknown>);
+}
+
+function checkIdTensor(tensor: tf.Tensor, what: string): void {
+  if (tensor.rank !== 1 && !(tensor.rank === 2 && tensor.shape[1] === 1)) {
+    throw new KdShapeError('RANK_MISMATCH', `${what} must be a 1-D tensor (one id per example), got shape [${tensor.shape.join(', ')}]`);
+  }
+}
+
+function idsOfValues(tensor: tf.Tensor, values: ArrayLike<unknown>): ExampleId[] {
+  checkIdTensor(tensor, 'the ids');
+  const out = new Array<ExampleId>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
+    if (tensor.dtype === 'string') {
+      out[i] = value as string;
+    } else if ((tensor.dtype === 'int32' || tensor.dtype === 'float32') && Number.isInteger(value) && (value as number) >= 0) {
+      if ((value as number) >= MAX_NUMERIC_ID) {
+        throw new KdDataError(
+          'ID_TYPE_MISMATCH',
+          `batch row ${i} has id ${value as number}, not below 2^24: tf.data batches numbers as float32, which ` +
+            'cannot keep such ids apart (16777217 becomes 16777216); use string ids',
+        );
+      }
+      out[i] = value as number;
+    } else {
+      throw new KdDataError(
+        'ID_TYPE_MISMATCH',
+        `batch row ${i} has id ${String(value)} in a ${tensor.dtype} tensor: ids must be strings or integers in [0, 2^24)`,
+      );
+    }
+  }
+  return out;
+}
+
+/** A 1-D tensor of ids: string, or int32 for numbers. */
+function idTensor(ids: readonly ExampleId[]): tf.Tensor1D {
+  return typeof ids[0] === 'string'
+    ? tf.tensor1d(ids as string[], 'string')
+    : tf.tensor1d(Int32Array.from(ids as number[]), 'int32');
+}
+
+function tensorsIn(inputs: ModelInputs | undefined): tf.Tensor[] {
+  if (inputs === undefined) return [];
+  if (inputs instanceof tf.Tensor) return [inputs];
+  return Array.isArray(inputs) ? inputs : Object.values(inputs);
+}
+
+function mapTensors(inputs: ModelInputs, f: (t: tf.Tensor) => tf.Tensor): ModelInputs {
+  if (inputs instanceof tf.Tensor) return f(inputs);
+  if (Array.isArray(inputs)) return inputs.map(f);
+  return Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, f(t)]));
+}
+
+function isTensor(value: unknown): value is tf.Tensor {
+  return value instanceof tf.Tensor;
+}
+
+function lengthMismatch(ids: number, rows: number): KdShapeError {
+  return new KdShapeError('LENGTH_MISMATCH', `${ids} ids but ${rows} rows of teacher outputs: give one id per row`);
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new KdConfigError('INVALID_OPTION', `${name} must be a positive integer, got ${value}`);
+  }
+  return value;
+}
