@@ -64,17 +64,14 @@ export {
 export { registerWasmFastSlice } from './backend/wasmSlice.js';
 export {
   TeacherCache,
-  cachedTeacher,
-  zipTeacherOutputs,
   type BatchDataset,
-  type CachedTeacher,
   type FromTeacherOptions,
   type IdBatch,
   type TeacherCacheOptions,
   type TeacherCacheSetOptions,
-  type ZippedTeacherData,
-  type ZipTeacherOutputsOptions,
 } from './teachers/TeacherCache.js';
+export { cachedTeacher, type CachedTeacher } from './teachers/cachedTeacher.js';
+export { zipTeacherOutputs, type ZippedTeacherData, type ZipTeacherOutputsOptions } from './teachers/zipTeacherOutputs.js';
 export {
   checkTeacherOutputs,
   type ExampleId,

@@ -4,8 +4,8 @@ import { KdConfigError, KdShapeError } from '../errors.js';
 import type { DistillationKind } from '../losses/distillationLoss.js';
 import { validateLabels } from '../losses/distillationLoss.js';
 import { asTeacher, isLayersModel, orderInputs, type ModelInputs, type Teacher, type TeacherLike, type TeacherOutputs } from '../teachers/teacher.js';
+import { countRows, mapInputs, positiveInteger, tensorsOf } from '../teachers/inputs.js';
 import { runCallbacks, type DistillerCallbacks } from './callbacks.js';
-import { countRows, mapInputs, tensorsOf } from './inputs.js';
 import { seededRandom, shuffledIndices, withSeed, type Seed } from './seed.js';
 import { createTrainStep, type StepBatch, type StepLogs, type TrainStep } from './trainStep.js';
 
@@ -483,11 +483,17 @@ function assertStudentInputs(student: tfl.LayersModel, x: ModelInputs): void {
   });
 }
 
-/** The LayersModels inside a teacher: itself, or an ensemble's members' sources, recursively. */
-function teacherModels(teacher: unknown): tfl.LayersModel[] {
+/**
+ * The LayersModels inside a teacher: itself, a wrapper's `source` (e.g. a
+ * `cachedTeacher`'s model), or an ensemble's members' sources, recursively.
+ */
+function teacherModels(teacher: unknown, seen = new Set<unknown>()): tfl.LayersModel[] {
   if (isLayersModel(teacher)) return [teacher];
-  const members = (teacher as { members?: ReadonlyArray<{ source?: unknown }> } | null)?.members;
-  return Array.isArray(members) ? members.flatMap((m) => teacherModels(m.source)) : [];
+  if (teacher === null || (typeof teacher !== 'object' && typeof teacher !== 'function') || seen.has(teacher)) return [];
+  seen.add(teacher);
+  const { members, source } = teacher as { members?: ReadonlyArray<{ source?: unknown }>; source?: unknown };
+  const inMembers = Array.isArray(members) ? members.flatMap((m) => teacherModels(m.source, seen)) : [];
+  return source === undefined ? inMembers : [...inMembers, ...teacherModels(source, seen)];
 }
 
 function normalizeValidation(data: ValidationData): { x: ModelInputs; y?: tf.Tensor; teacherInputs?: ModelInputs } {
@@ -497,11 +503,4 @@ function normalizeValidation(data: ValidationData): { x: ModelInputs; y?: tf.Ten
 
 function isDatasetLike(value: unknown): value is DatasetLike<DistillationBatch> {
   return value !== null && typeof value === 'object' && typeof (value as DatasetLike<unknown>).iterator === 'function';
-}
-
-function positiveInteger(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new KdConfigError('INVALID_OPTION', `${name} must be a positive integer, got ${value}`);
-  }
-  return value;
 }

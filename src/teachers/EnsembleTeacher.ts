@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { tensorsOf } from './inputs.js';
 import { KdConfigError, KdError, KdShapeError, type KdErrorCode } from '../errors.js';
 import { logSoftmaxWithTemperature } from '../losses/softmaxWithTemperature.js';
 import { assertLogits, assertTemperature } from '../losses/validate.js';
@@ -276,7 +277,7 @@ async function runMember(member: ResolvedEnsembleMember, inputs: ModelInputs, co
       const firstNew = marker.id;
       marker.dispose();
       memberInputs = tf.tidy(() => select(inputs, context) as tf.TensorContainer) as ModelInputs;
-      created = tensorsIn(memberInputs).filter((t) => t.id > firstNew);
+      created = tensorsOf(memberInputs).filter((t) => t.id > firstNew);
     }
     return await member.teacher.predict(memberInputs, context);
   } catch (error) {
@@ -284,13 +285,6 @@ async function runMember(member: ResolvedEnsembleMember, inputs: ModelInputs, co
   } finally {
     tf.dispose(created);
   }
-}
-
-function tensorsIn(inputs: ModelInputs): tf.Tensor[] {
-  if (inputs instanceof tf.Tensor) return [inputs];
-  if (Array.isArray(inputs)) return inputs.filter((t) => t instanceof tf.Tensor);
-  if (inputs !== null && typeof inputs === 'object') return Object.values(inputs).filter((t) => t instanceof tf.Tensor);
-  return [];
 }
 
 /**

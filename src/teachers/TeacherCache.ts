@@ -1,16 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { KdConfigError, KdDataError, KdShapeError } from '../errors.js';
-import { alignTeacherOutputs, type AlignTeacherOutputsOptions } from '../io/align.js';
 import {
   assertBatchShape,
   assertClassCount,
   assertFiniteRow,
   formatId,
   IdChecker,
-  MAX_NUMERIC_ID,
   type ExampleId,
   type TeacherOutputBatch,
 } from '../io/teacherOutputs.js';
+import { idsOfValues, idsRequired, idTensor, lengthMismatch, readContextIds, readIds } from './ids.js';
+import { mapInputs, positiveInteger, tensorsOf } from './inputs.js';
 import { asTeacher, type ModelInputs, type Teacher, type TeacherContext, type TeacherLike, type TeacherOutputs } from './teacher.js';
 
 /** Options of the {@link TeacherCache} constructor. */
@@ -73,7 +73,8 @@ export interface BatchDataset<T> {
 }
 
 const DEFAULT_CAPACITY = 1024;
-const DEFAULT_BATCH_SIZE = 32;
+/** Examples per teacher call in {@link TeacherCache.fromTeacher} (and the default window of `zipTeacherOutputs`). */
+export const DEFAULT_BATCH_SIZE = 32;
 
 /**
  * Teacher outputs held in memory, looked up by example id: a {@link Teacher}
@@ -424,26 +425,26 @@ export class TeacherCache implements Teacher {
           if (element.id === undefined) throw idsRequired('TeacherCache.fromTeacher');
           await score(element.teacherXs ?? element.xs, element.id);
         } finally {
-          tf.dispose([...tensorsIn(element.xs), ...tensorsIn(element.teacherXs), element.ys, element.id].filter(isTensor));
+          tf.dispose([...tensorsOf(element.xs), ...tensorsOf(element.teacherXs), element.ys, element.id].filter(isTensor));
         }
       }
       return cache;
     }
     const { x, ids } = data as { x: ModelInputs; ids: readonly ExampleId[] | tf.Tensor };
     const idList = ids instanceof tf.Tensor ? await readIds(ids, 'ids') : [...ids];
-    const rows = tensorsIn(x)[0]?.shape[0] ?? 0;
+    const rows = tensorsOf(x)[0]?.shape[0] ?? 0;
     if (rows !== idList.length) {
       throw new KdShapeError('LENGTH_MISMATCH', `x has ${rows} rows but there are ${idList.length} ids: give one id per row`);
     }
     const batchSize = positiveInteger(options.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
     for (let start = 0; start < rows; start += batchSize) {
       const size = Math.min(batchSize, rows - start);
-      const batchX = mapTensors(x, (t) => tf.slice(t, [start], [size]));
+      const batchX = mapInputs(x, (t) => tf.slice(t, [start], [size]));
       const batchIds = idTensor(idList.slice(start, start + size));
       try {
         await score(batchX, batchIds);
       } finally {
-        tf.dispose([...tensorsIn(batchX), batchIds]);
+        tf.dispose([...tensorsOf(batchX), batchIds]);
       }
     }
     return cache;
@@ -517,286 +518,6 @@ export class TeacherCache implements Teacher {
   }
 }
 
-/** A teacher that fills a {@link TeacherCache} as it goes; see {@link cachedTeacher}. */
-export interface CachedTeacher extends Teacher {
-  /** The rows computed so far. */
-  readonly cache: TeacherCache;
-  /** The wrapped teacher. */
-  readonly teacher: Teacher;
-  /** How many times the wrapped teacher has run. */
-  readonly teacherCalls: number;
-}
-
-/**
- * Wraps a teacher so that it runs only on ids it has not seen: the first
- * time a batch's ids come by (the first epoch of `fitDataset`), the teacher
- * scores the batch and its rows are stored by id; afterwards the rows come
- * from the cache and the teacher never runs again.
- *
- * Ids must be unique per example: two examples with one id get the row of
- * whichever came first. (Within one batch, an id whose rows differ is
- * refused with `DUPLICATE_ID`.)
- *
- * @param teacher - Any teacher (model, function, {@link Teacher}).
- * @param options - `outputs` overrides what the teacher returns; `initialCapacity` sizes the store.
- * @returns A {@link CachedTeacher}: use it as the Distiller's teacher, with `fitDataset` elements carrying `id`.
- * @throws (from `predict`) {@link KdConfigError} `IDS_REQUIRED` when a batch has no ids.
- *
- * @example
- * ```ts
- * import * as tf from '@tensorflow/tfjs-core';
- * import { cachedTeacher, Distiller } from 'kd-ts';
- *
- * const teacher = cachedTeacher(bertLikeModel);
- * const distiller = new Distiller({ teacher, student });
- * distiller.compile({ optimizer: 'adam', temperature: 4 });
- * // Elements { xs, id }: the teacher runs in epoch 1 only.
- * await distiller.fitDataset(datasetWithIds, { epochs: 5 });
- * console.log(teacher.teacherCalls, teacher.cache.size);
- * ```
- */
-export function cachedTeacher(
-  teacher: TeacherLike,
-  options: { outputs?: TeacherOutputs; initialCapacity?: number } = {},
-): CachedTeacher {
-  return new CachingTeacher(asTeacher(teacher, { outputs: options.outputs }), options.initialCapacity);
-}
-
-class CachingTeacher implements CachedTeacher {
-  readonly cache: TeacherCache;
-  readonly outputs: TeacherOutputs;
-  readonly temperatureDependent: boolean;
-  readonly logitsUpToConstant: boolean;
-  teacherCalls = 0;
-
-  constructor(
-    readonly teacher: Teacher,
-    initialCapacity: number | undefined,
-  ) {
-    this.outputs = teacher.outputs ?? 'logits';
-    this.temperatureDependent = teacher.temperatureDependent ?? false;
-    this.logitsUpToConstant = teacher.logitsUpToConstant ?? false;
-    this.cache = new TeacherCache({
-      outputs: this.outputs,
-      temperatureDependent: this.temperatureDependent,
-      logitsUpToConstant: this.logitsUpToConstant,
-      ...(initialCapacity === undefined ? {} : { initialCapacity }),
-    });
-  }
-
-  async predict(inputs: ModelInputs, context: TeacherContext): Promise<tf.Tensor> {
-    this.cache.checkTemperature(context.temperature);
-    const ids = await readContextIds(context, 'cachedTeacher');
-    const unseen = ids.filter((id) => !this.cache.has(id));
-    if (unseen.length === 0) return this.cache.get(ids);
-    this.teacherCalls++;
-    const out = await this.teacher.predict(inputs, context);
-    let keep = false;
-    try {
-      if (out.rank !== 2 || out.shape[0] !== ids.length) {
-        throw new KdShapeError(
-          'BATCH_SIZE_MISMATCH',
-          `the teacher returned [${out.shape.join(', ')}] for a batch of ${ids.length} ids: it must return [batch, classes]`,
-        );
-      }
-      const C = out.shape[1]!;
-      const values = (await out.data()) as Float32Array;
-      const newRows = new Map<ExampleId, number>();
-      ids.forEach((id, row) => {
-        if (this.cache.has(id)) return;
-        const first = newRows.get(id);
-        if (first === undefined) newRows.set(id, row);
-        else if (!sameRow(values, first, row, C)) {
-          throw new KdDataError(
-            'DUPLICATE_ID',
-            `batch rows ${first} and ${row} share id ${formatId(id)} but the teacher scores them differently: ` +
-              'ids must be unique per example',
-          );
-        }
-      });
-      const newIds = [...newRows.keys()];
-      const rows = new Float32Array(newIds.length * C);
-      newIds.forEach((id, k) => rows.set(values.subarray(newRows.get(id)! * C, (newRows.get(id)! + 1) * C), k * C));
-      this.cache.addBatch({ ids: newIds, logits: rows, numClasses: C });
-      this.cache.recordTemperature(context.temperature);
-      // All rows new: the teacher's own tensor is the answer. Otherwise serve
-      // every row from the cache, so repeated ids get the row stored first.
-      keep = unseen.length === ids.length && newIds.length === ids.length;
-      return keep ? (out.dtype === 'float32' ? out : tf.cast(out, 'float32')) : this.cache.get(ids);
-    } finally {
-      if (!keep || out.dtype !== 'float32') out.dispose();
-    }
-  }
-}
-
-function sameRow(values: Float32Array, a: number, b: number, C: number): boolean {
-  for (let c = 0; c < C; c++) if (!Object.is(values[a * C + c], values[b * C + c])) return false;
-  return true;
-}
-
-/** Options of {@link zipTeacherOutputs}. */
-export interface ZipTeacherOutputsOptions<E> extends AlignTeacherOutputsOptions<E> {
-  /** Turns a batch of input rows into tensors (`xs`, and `ys`/`teacherXs` when wanted). */
-  toTensors: (inputs: E[]) => { xs: ModelInputs; ys?: tf.Tensor; teacherXs?: ModelInputs };
-  /** What the stored rows are (default `'logits'`). */
-  outputs?: TeacherOutputs;
-}
-
-/** What {@link zipTeacherOutputs} returns: a dataset and the teacher that serves it. */
-export interface ZippedTeacherData {
-  /** `{ xs, ys?, teacherXs?, id }` batches, for `Distiller.fitDataset`. */
-  dataset: BatchDataset<IdBatch & { id: tf.Tensor }>;
-  /** Serves each batch's teacher rows by id, then forgets them. */
-  teacher: Teacher;
-}
-
-/**
- * Trains from teacher outputs too large for memory: streams inputs and
- * teacher outputs together by id (see {@link alignTeacherOutputs}) and
- * returns a dataset of `{ xs, ys?, id }` batches plus the teacher that serves
- * their rows. Only the batches between the dataset and the teacher, and rows
- * waiting for their input, are in memory. Every epoch re-reads both streams,
- * in the inputs' order (shuffle the inputs upstream, e.g. per shard, if
- * needed; `maxPending` bounds how far the teacher rows may trail).
- *
- * @param inputs - Returns a fresh stream of input rows each epoch.
- * @param teacherOutputs - Returns a fresh stream of teacher-output batches each epoch (e.g. `() => readTeacherOutputs(dir)`).
- * @param options - See {@link ZipTeacherOutputsOptions}.
- * @returns `{ dataset, teacher }` for `new Distiller({ teacher, student }).fitDataset(dataset)`.
- * @throws (while iterating) `MISSING_ID`, `EXTRA_ID`, `DUPLICATE_ID`, `OUT_OF_ORDER`, `ID_TYPE_MISMATCH`.
- *
- * @example
- * ```ts
- * import * as tf from '@tensorflow/tfjs-core';
- * import { Distiller, zipTeacherOutputs } from 'kd-ts';
- * import { readTeacherOutputs } from 'kd-ts/node';
- *
- * const { dataset, teacher } = zipTeacherOutputs(
- *   () => readInputRows('inputs.jsonl'), // your own reader of { id, tokens } rows
- *   () => readTeacherOutputs('teacher-outputs/'), // part-00000.jsonl, part-00001.jsonl, ...
- *   { batchSize: 64, toTensors: (rows) => ({ xs: tf.tensor2d(rows.map((r) => r.tokens), undefined, 'int32') }) },
- * );
- * const distiller = new Distiller({ teacher, student });
- * distiller.compile({ optimizer: 'adam', temperature: 4 });
- * await distiller.fitDataset(dataset, { epochs: 3 });
- * ```
- */
-export function zipTeacherOutputs<E>(
-  inputs: () => AsyncIterable<E> | Iterable<E>,
-  teacherOutputs: () => AsyncIterable<TeacherOutputBatch> | Iterable<TeacherOutputBatch>,
-  options: ZipTeacherOutputsOptions<E>,
-): ZippedTeacherData {
-  const window = new TeacherCache({ outputs: options.outputs ?? 'logits', initialCapacity: options.batchSize ?? DEFAULT_BATCH_SIZE });
-  const teacher: Teacher = {
-    outputs: window.outputs,
-    predict: async (_inputs, context) => {
-      const ids = await readContextIds(context, 'zipTeacherOutputs');
-      const rows = window.get(ids);
-      window.delete(ids);
-      return rows;
-    },
-  };
-  const dataset: ZippedTeacherData['dataset'] = {
-    iterator: async () => {
-      const aligned = alignTeacherOutputs(inputs(), teacherOutputs(), options)[Symbol.asyncIterator]();
-      return {
-        next: async () => {
-          const next = await aligned.next();
-          if (next.done) return { done: true, value: undefined };
-          const batch = next.value;
-          // A row left from an abandoned pass is replaced, not an error.
-          window.addBatch({ ids: batch.ids, logits: batch.logits, numClasses: batch.numClasses }, { overwrite: true });
-          const tensors = options.toTensors(batch.inputs);
-          return { done: false, value: { ...tensors, id: idTensor(batch.ids) } };
-        },
-      };
-    },
-  };
-  return { dataset, teacher };
-}
-
-/** The ids of `context.ids`, read asynchronously; throws when absent. */
-async function readContextIds(context: TeacherContext | undefined, who: string): Promise<ExampleId[]> {
-  if (context?.ids === undefined) throw idsRequired(who);
-  return readIds(context.ids, 'the batch ids');
-}
-
-function idsRequired(who: string): KdConfigError {
-  return new KdConfigError(
-    'IDS_REQUIRED',
-    `${who} looks teacher outputs up by example id, but the batch has no ids: add an \`id\` tensor to the dataset ` +
-      'elements ({ xs, ys, id }, strings or integers below 2^24) and train with distiller.fitDataset',
-  );
-}
-
-/** Reads a 1-D id tensor (string, int32, or float32 holding integers below 2^24). */
-async function readIds(tensor: tf.Tensor, what: string): Promise<ExampleId[]> {
-  checkIdTensor(tensor, what);
-  return idsOfValues(tensor, (await tensor.data()) as unknown as ArrayLike<unknown>);
-}
-
-function checkIdTensor(tensor: tf.Tensor, what: string): void {
-  if (tensor.rank !== 1 && !(tensor.rank === 2 && tensor.shape[1] === 1)) {
-    throw new KdShapeError('RANK_MISMATCH', `${what} must be a 1-D tensor (one id per example), got shape [${tensor.shape.join(', ')}]`);
-  }
-}
-
-function idsOfValues(tensor: tf.Tensor, values: ArrayLike<unknown>): ExampleId[] {
-  checkIdTensor(tensor, 'the ids');
-  const out = new Array<ExampleId>(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i];
-    if (tensor.dtype === 'string') {
-      out[i] = value as string;
-    } else if ((tensor.dtype === 'int32' || tensor.dtype === 'float32') && Number.isInteger(value) && (value as number) >= 0) {
-      if ((value as number) >= MAX_NUMERIC_ID) {
-        throw new KdDataError(
-          'ID_TYPE_MISMATCH',
-          `batch row ${i} has id ${value as number}, not below 2^24: tf.data batches numbers as float32, which ` +
-            'cannot keep such ids apart (16777217 becomes 16777216); use string ids',
-        );
-      }
-      out[i] = value as number;
-    } else {
-      throw new KdDataError(
-        'ID_TYPE_MISMATCH',
-        `batch row ${i} has id ${String(value)} in a ${tensor.dtype} tensor: ids must be strings or integers in [0, 2^24)`,
-      );
-    }
-  }
-  return out;
-}
-
-/** A 1-D tensor of ids: string, or int32 for numbers. */
-function idTensor(ids: readonly ExampleId[]): tf.Tensor1D {
-  return typeof ids[0] === 'string'
-    ? tf.tensor1d(ids as string[], 'string')
-    : tf.tensor1d(Int32Array.from(ids as number[]), 'int32');
-}
-
-function tensorsIn(inputs: ModelInputs | undefined): tf.Tensor[] {
-  if (inputs === undefined) return [];
-  if (inputs instanceof tf.Tensor) return [inputs];
-  return Array.isArray(inputs) ? inputs : Object.values(inputs);
-}
-
-function mapTensors(inputs: ModelInputs, f: (t: tf.Tensor) => tf.Tensor): ModelInputs {
-  if (inputs instanceof tf.Tensor) return f(inputs);
-  if (Array.isArray(inputs)) return inputs.map(f);
-  return Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, f(t)]));
-}
-
 function isTensor(value: unknown): value is tf.Tensor {
   return value instanceof tf.Tensor;
-}
-
-function lengthMismatch(ids: number, rows: number): KdShapeError {
-  return new KdShapeError('LENGTH_MISMATCH', `${ids} ids but ${rows} rows of teacher outputs: give one id per row`);
-}
-
-function positiveInteger(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new KdConfigError('INVALID_OPTION', `${name} must be a positive integer, got ${value}`);
-  }
-  return value;
 }

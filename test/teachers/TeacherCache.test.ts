@@ -310,3 +310,23 @@ describe('zipTeacherOutputs', () => {
     expect(tf.memory().numTensors).toBeLessThanOrEqual(before + 12); // the student's weights and the optimizer
   });
 });
+
+describe('cachedTeacher source', () => {
+  it('exposes the wrapped original as source', () => {
+    const model = mlp(FEATURES, 4, 3, 11);
+    const teacher = cachedTeacher(model);
+    expect(teacher.source).toBe(model);
+    model.dispose();
+  });
+
+  it('SHARED_VARIABLES when the cached teacher wraps the student', () => {
+    const student = mlp(FEATURES, 4, 3, 12);
+    expect(() => new Distiller({ teacher: cachedTeacher(student), student })).toThrow(
+      expect.objectContaining({ code: 'SHARED_VARIABLES' }),
+    );
+    // Also through an ensemble of cached teachers.
+    const ensemble = new EnsembleTeacher([cachedTeacher(student)]);
+    expect(() => new Distiller({ teacher: ensemble, student })).toThrow(expect.objectContaining({ code: 'SHARED_VARIABLES' }));
+    student.dispose();
+  });
+});

@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { KdShapeError } from '../errors.js';
-import type { ModelInputs } from '../teachers/teacher.js';
+import { KdConfigError, KdShapeError } from '../errors.js';
+import type { ModelInputs } from './teacher.js';
+
+// Helpers over ModelInputs shared by `teachers` and `distill` (distill depends
+// on teachers, never the reverse, so they live here).
 
 /** Every tensor of a {@link ModelInputs}, with a name for messages. */
 export function namedTensors(inputs: ModelInputs, label: string): Array<[string, tf.Tensor]> {
@@ -54,4 +57,16 @@ export function tensorsOf(inputs: ModelInputs | undefined): tf.Tensor[] {
   if (inputs === undefined) return [];
   if (inputs instanceof tf.Tensor) return [inputs];
   return Array.isArray(inputs) ? inputs : Object.values(inputs);
+}
+
+/**
+ * Returns `value` when it is a positive integer.
+ *
+ * @throws {@link KdConfigError} `INVALID_OPTION` naming the option otherwise.
+ */
+export function positiveInteger(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 1) {
+    throw new KdConfigError('INVALID_OPTION', `${name} must be a positive integer, got ${value}`);
+  }
+  return value;
 }

@@ -1,0 +1,130 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { KdDataError, KdShapeError } from '../errors.js';
+import { formatId, type ExampleId } from '../io/teacherOutputs.js';
+import { readContextIds } from './ids.js';
+import { TeacherCache } from './TeacherCache.js';
+import { asTeacher, type ModelInputs, type Teacher, type TeacherContext, type TeacherLike, type TeacherOutputs } from './teacher.js';
+
+/** A teacher that fills a {@link TeacherCache} as it goes; see {@link cachedTeacher}. */
+export interface CachedTeacher extends Teacher {
+  /** The rows computed so far. */
+  readonly cache: TeacherCache;
+  /** The wrapped teacher, adapted to the {@link Teacher} interface. */
+  readonly teacher: Teacher;
+  /**
+   * The original object passed to {@link cachedTeacher} (a model, function or
+   * {@link Teacher}), as given: lets the Distiller check that the teacher
+   * shares no weights with the student.
+   */
+  readonly source: TeacherLike;
+  /** How many times the wrapped teacher has run. */
+  readonly teacherCalls: number;
+}
+
+/**
+ * Wraps a teacher so that it runs only on ids it has not seen: the first
+ * time a batch's ids come by (the first epoch of `fitDataset`), the teacher
+ * scores the batch and its rows are stored by id; afterwards the rows come
+ * from the cache and the teacher never runs again.
+ *
+ * Ids must be unique per example: two examples with one id get the row of
+ * whichever came first. (Within one batch, an id whose rows differ is
+ * refused with `DUPLICATE_ID`.)
+ *
+ * @param teacher - Any teacher (model, function, {@link Teacher}).
+ * @param options - `outputs` overrides what the teacher returns; `initialCapacity` sizes the store.
+ * @returns A {@link CachedTeacher} (its `source` is `teacher`): use it as the Distiller's teacher, with `fitDataset` elements carrying `id`.
+ * @throws (from `predict`) {@link KdConfigError} `IDS_REQUIRED` when a batch has no ids.
+ *
+ * @example
+ * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import { cachedTeacher, Distiller } from 'kd-ts';
+ *
+ * const teacher = cachedTeacher(bertLikeModel);
+ * const distiller = new Distiller({ teacher, student });
+ * distiller.compile({ optimizer: 'adam', temperature: 4 });
+ * // Elements { xs, id }: the teacher runs in epoch 1 only.
+ * await distiller.fitDataset(datasetWithIds, { epochs: 5 });
+ * console.log(teacher.teacherCalls, teacher.cache.size);
+ * ```
+ */
+export function cachedTeacher(
+  teacher: TeacherLike,
+  options: { outputs?: TeacherOutputs; initialCapacity?: number } = {},
+): CachedTeacher {
+  return new CachingTeacher(asTeacher(teacher, { outputs: options.outputs }), teacher, options.initialCapacity);
+}
+
+class CachingTeacher implements CachedTeacher {
+  readonly cache: TeacherCache;
+  readonly outputs: TeacherOutputs;
+  readonly temperatureDependent: boolean;
+  readonly logitsUpToConstant: boolean;
+  teacherCalls = 0;
+
+  constructor(
+    readonly teacher: Teacher,
+    readonly source: TeacherLike,
+    initialCapacity: number | undefined,
+  ) {
+    this.outputs = teacher.outputs ?? 'logits';
+    this.temperatureDependent = teacher.temperatureDependent ?? false;
+    this.logitsUpToConstant = teacher.logitsUpToConstant ?? false;
+    this.cache = new TeacherCache({
+      outputs: this.outputs,
+      temperatureDependent: this.temperatureDependent,
+      logitsUpToConstant: this.logitsUpToConstant,
+      ...(initialCapacity === undefined ? {} : { initialCapacity }),
+    });
+  }
+
+  async predict(inputs: ModelInputs, context: TeacherContext): Promise<tf.Tensor> {
+    this.cache.checkTemperature(context.temperature);
+    const ids = await readContextIds(context, 'cachedTeacher');
+    const unseen = ids.filter((id) => !this.cache.has(id));
+    if (unseen.length === 0) return this.cache.get(ids);
+    this.teacherCalls++;
+    const out = await this.teacher.predict(inputs, context);
+    let keep = false;
+    try {
+      if (out.rank !== 2 || out.shape[0] !== ids.length) {
+        throw new KdShapeError(
+          'BATCH_SIZE_MISMATCH',
+          `the teacher returned [${out.shape.join(', ')}] for a batch of ${ids.length} ids: it must return [batch, classes]`,
+        );
+      }
+      const C = out.shape[1]!;
+      const values = (await out.data()) as Float32Array;
+      const newRows = new Map<ExampleId, number>();
+      ids.forEach((id, row) => {
+        if (this.cache.has(id)) return;
+        const first = newRows.get(id);
+        if (first === undefined) newRows.set(id, row);
+        else if (!sameRow(values, first, row, C)) {
+          throw new KdDataError(
+            'DUPLICATE_ID',
+            `batch rows ${first} and ${row} share id ${formatId(id)} but the teacher scores them differently: ` +
+              'ids must be unique per example',
+          );
+        }
+      });
+      const newIds = [...newRows.keys()];
+      const rows = new Float32Array(newIds.length * C);
+      newIds.forEach((id, k) => rows.set(values.subarray(newRows.get(id)! * C, (newRows.get(id)! + 1) * C), k * C));
+      this.cache.addBatch({ ids: newIds, logits: rows, numClasses: C });
+      this.cache.recordTemperature(context.temperature);
+      // All rows new: the teacher's own tensor is the answer. Otherwise serve
+      // every row from the cache, so repeated ids get the row stored first.
+      keep = unseen.length === ids.length && newIds.length === ids.length;
+      return keep ? (out.dtype === 'float32' ? out : tf.cast(out, 'float32')) : this.cache.get(ids);
+    } finally {
+      if (!keep || out.dtype !== 'float32') out.dispose();
+    }
+  }
+}
+
+function sameRow(values: Float32Array, a: number, b: number, C: number): boolean {
+  for (let c = 0; c < C; c++) if (!Object.is(values[a * C + c], values[b * C + c])) return false;
+  return true;
+}
