@@ -108,3 +108,12 @@ export {
   type AlignedTeacherBatch,
   type AlignTeacherOutputsOptions,
 } from './io/align.js';
+export {
+  FastLSTM,
+  fastLstm,
+  bidirectionalFastLstm,
+  type FastLstmArgs,
+  type RecurrentActivationName,
+  type Initializer,
+  type InitializerSpec,
+} from './layers/fastLstm.js';

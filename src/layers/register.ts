@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { FastLSTM } from './fastLstm.js';
 
-/** Custom layer classes kd-ts defines, by the order they were added. Empty until a builder needs one. */
-const KD_LAYER_CLASSES: Array<tf.serialization.SerializableConstructor<tf.serialization.Serializable>> = [];
+/** Custom layer classes kd-ts defines, in the order they were added. */
+const KD_LAYER_CLASSES: Array<tf.serialization.SerializableConstructor<tf.serialization.Serializable>> = [FastLSTM];
 let registered = false;
 
 /**
