@@ -4,16 +4,16 @@
  * the way Distiller.fitDataset consumes it (one id tensor and one teacher
  * tensor per batch). Not a test: run by hand.
  *
- *   npx tsx test/io/measure-stream-rss.ts generate <dir> <rows> <classes> <jsonl|npy|arrow> [rowsPerShard]
- *   /usr/bin/time -v npx tsx test/io/measure-stream-rss.ts stream <dir> <rows> <classes> [batchSize]
+ *   npx tsx bench/stream-rss.ts generate <dir> <rows> <classes> <jsonl|npy|arrow> [rowsPerShard]
+ *   /usr/bin/time -v npx tsx bench/stream-rss.ts stream <dir> <rows> <classes> [batchSize]
  *
  * Row k holds ((k * 31 + c) % 1000) / 100 - 5 for class c, so the stream
  * checks every row it gets against its id.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { zipTeacherOutputs, type TeacherOutputBatch } from '../../src/index.js';
-import { readTeacherOutputs, writeTeacherShards } from '../../src/node/index.js';
+import { zipTeacherOutputs, type TeacherOutputBatch } from '../src/index.js';
+import { readTeacherOutputs, writeTeacherShards } from '../src/node/index.js';
 
 const value = (k: number, c: number) => Math.fround(((k * 31 + c) % 1000) / 100 - 5);
 
