@@ -18,6 +18,14 @@ Models (keep in sync with bench/models.ts):
 import argparse
 import json
 import os
+import sys
+
+# One thread for real: torch.set_num_threads does not bind OpenBLAS's own
+# pthread pool, which otherwise takes the second core on an idle machine and
+# makes the wall-clock comparison with single-threaded wasm unfair.
+_threads = sys.argv[sys.argv.index('--threads') + 1] if '--threads' in sys.argv else '1'
+for _var in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
+    os.environ.setdefault(_var, _threads)
 import platform
 import statistics
 import time
