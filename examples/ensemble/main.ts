@@ -19,7 +19,7 @@
  *
  * Run: `npx tsx examples/ensemble/main.ts` (3 seeds, several minutes on 2 cores).
  * Flags: `--seeds 0,1,2`, `--members 5`, `--epochs 10` (every model),
- * `--temperature 4`, `--alpha 0.1`, `--student-lr 0.003` (the distilled student's Adam rate), `--quick` (seed 0 only, 4 epochs).
+ * `--temperature 2`, `--alpha 0.5`, `--student-lr 0.003` (the distilled student's Adam rate), `--quick` (seed 0 only, 4 epochs).
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -56,9 +56,9 @@ const DEFAULTS = {
   studentLearningRate: 3e-3,
   batchSize: 64,
   /** `--temperature`. */
-  temperature: 4,
+  temperature: 2,
   /** `--alpha`: weight of the hard-label loss. */
-  alpha: 0.1,
+  alpha: 0.5,
   testPerClass: 200,
 };
 
@@ -341,7 +341,7 @@ function printTable(header: string[], rows: string[][]): void {
 class UsageError extends Error {}
 
 const USAGE =
-  'usage: npx tsx examples/ensemble/main.ts [--seeds 0,1,2] [--members 5] [--epochs 10] [--temperature 4] [--alpha 0.1] [--student-lr 0.003] [--quick]';
+  'usage: npx tsx examples/ensemble/main.ts [--seeds 0,1,2] [--members 5] [--epochs 10] [--temperature 2] [--alpha 0.5] [--student-lr 0.003] [--quick]';
 
 function readFlags(): Settings {
   let values: Record<string, string | boolean | undefined>;
