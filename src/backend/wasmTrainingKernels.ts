@@ -539,46 +539,22 @@ function depthwiseConv2dNativeBackpropFilter(
   const info = depthwiseInfo(x.shape as Shape4, attrs.filterShape, attrs);
   requireShape(name, 'dy', dy.shape, info.outShape);
   requireFilterChannels(name, attrs.filterShape, info.inChannels);
-  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
-  const { filterHeight, filterWidth, strideHeight, strideWidth, dilationHeight, dilationWidth } = info;
+  const { inChannels, outChannels, filterHeight, filterWidth } = info;
   const multiplier = outChannels / inChannels;
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
   const sums = new Float64Array(filterHeight * filterWidth * outChannels);
   const out = backend.makeOutput(attrs.filterShape, 'float32');
   const xValues = backend.typedArrayFromHeap(x) as Float32Array;
   const dyValues = backend.typedArrayFromHeap(dy) as Float32Array;
-  for (let n = 0; n < batchSize; n++) {
-    for (let oh = 0; oh < outHeight; oh++) {
-      for (let ow = 0; ow < outWidth; ow++) {
-        const dyOffset = ((n * outHeight + oh) * outWidth + ow) * outChannels;
-        for (let fh = 0; fh < filterHeight; fh++) {
-          const ih = oh * strideHeight - top + fh * dilationHeight;
-          if (ih < 0 || ih >= inHeight) continue;
-          for (let fw = 0; fw < filterWidth; fw++) {
-            const iw = ow * strideWidth - left + fw * dilationWidth;
-            if (iw < 0 || iw >= inWidth) continue;
-            const xOffset = ((n * inHeight + ih) * inWidth + iw) * inChannels;
-            const sumOffset = (fh * filterWidth + fw) * outChannels;
-            if (multiplier === 1) {
-              for (let c = 0; c < inChannels; c++) {
-                sums[sumOffset + c] = sums[sumOffset + c]! + xValues[xOffset + c]! * dyValues[dyOffset + c]!;
-              }
-            } else {
-              for (let c = 0; c < inChannels; c++) {
-                const xValue = xValues[xOffset + c]!;
-                const base = c * multiplier;
-                for (let m = 0; m < multiplier; m++) {
-                  const k = sumOffset + base + m;
-                  sums[k] = sums[k]! + xValue * dyValues[dyOffset + base + m]!;
-                }
-              }
-            }
-          }
-        }
+  forEachDepthwiseTap(info, (dyOffset, xOffset, tapOffset) => {
+    for (let c = 0; c < inChannels; c++) {
+      const xValue = xValues[xOffset + c]!;
+      const base = c * multiplier;
+      for (let m = 0; m < multiplier; m++) {
+        const k = tapOffset + base + m;
+        sums[k] = sums[k]! + xValue * dyValues[dyOffset + base + m]!;
       }
     }
-  }
+  });
   // The filter layout [fh, fw, c, m] is the accumulator's [fh, fw, c·mult + m].
   (backend.typedArrayFromHeap(out) as Float32Array).set(sums);
   return out;
@@ -600,16 +576,37 @@ function depthwiseConv2dNativeBackpropInput(
   const info = depthwiseInfo(attrs.inputShape, filter.shape as Shape4, attrs);
   requireShape(name, 'dy', dy.shape, info.outShape);
   requireFilterChannels(name, filter.shape, info.inChannels);
-  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
-  const { filterHeight, filterWidth, strideHeight, strideWidth, dilationHeight, dilationWidth } = info;
+  const { inChannels, outChannels } = info;
   const multiplier = outChannels / inChannels;
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
   const out = backend.makeOutput(attrs.inputShape, 'float32');
   const dx = backend.typedArrayFromHeap(out) as Float32Array;
   const dyValues = backend.typedArrayFromHeap(dy) as Float32Array;
   const filterValues = backend.typedArrayFromHeap(filter) as Float32Array;
   dx.fill(0);
+  forEachDepthwiseTap(info, (dyOffset, dxOffset, tapOffset) => {
+    for (let c = 0; c < inChannels; c++) {
+      const base = c * multiplier;
+      let sum = 0;
+      for (let m = 0; m < multiplier; m++) sum += dyValues[dyOffset + base + m]! * filterValues[tapOffset + base + m]!;
+      dx[dxOffset + c] = dx[dxOffset + c]! + sum;
+    }
+  });
+  return out;
+}
+
+/**
+ * Walks every (output pixel, filter tap) pair of a depthwise convolution whose
+ * input pixel lies inside the image, handing `visit` the flat offsets of the
+ * dy pixel, the input pixel and the tap's row of the filter (dilations exact).
+ * Both depthwise backprop kernels are this walk with a different inner loop.
+ */
+function forEachDepthwiseTap(
+  info: ReturnType<typeof depthwiseInfo>,
+  visit: (dyOffset: number, inputOffset: number, tapOffset: number) => void,
+): void {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth, dilationHeight, dilationWidth } = info;
+  const { top, left } = info.padInfo;
   for (let n = 0; n < batchSize; n++) {
     for (let oh = 0; oh < outHeight; oh++) {
       for (let ow = 0; ow < outWidth; ow++) {
@@ -620,28 +617,12 @@ function depthwiseConv2dNativeBackpropInput(
           for (let fw = 0; fw < filterWidth; fw++) {
             const iw = ow * strideWidth - left + fw * dilationWidth;
             if (iw < 0 || iw >= inWidth) continue;
-            const dxOffset = ((n * inHeight + ih) * inWidth + iw) * inChannels;
-            const filterOffset = (fh * filterWidth + fw) * outChannels;
-            if (multiplier === 1) {
-              for (let c = 0; c < inChannels; c++) {
-                dx[dxOffset + c] = dx[dxOffset + c]! + dyValues[dyOffset + c]! * filterValues[filterOffset + c]!;
-              }
-            } else {
-              for (let c = 0; c < inChannels; c++) {
-                const base = c * multiplier;
-                let sum = 0;
-                for (let m = 0; m < multiplier; m++) {
-                  sum += dyValues[dyOffset + base + m]! * filterValues[filterOffset + base + m]!;
-                }
-                dx[dxOffset + c] = dx[dxOffset + c]! + sum;
-              }
-            }
+            visit(dyOffset, ((n * inHeight + ih) * inWidth + iw) * inChannels, (fh * filterWidth + fw) * outChannels);
           }
         }
       }
     }
   }
-  return out;
 }
 
 /**
