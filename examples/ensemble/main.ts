@@ -37,6 +37,7 @@ import {
   type DistillationBatch,
 } from '../../src/index.js';
 import { MNIST_CLASSES, MNIST_PIXELS, loadMnistSplit, toTensors } from '../shared/mnist.js';
+import { printMarkdownTable } from '../shared/table.js';
 
 /** Every setting of the run, in one place. Flags override the marked ones. */
 const DEFAULTS = {
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
   for (const seed of settings.seeds) results.push(await runSeed(settings, seed));
 
   console.log('\n## Summary\n');
-  printTable(
+  printMarkdownTable(
     ['seed', 'mean member', 'best member', 'ensemble (mean logits)', 'ensemble (mean probs)', 'labels only', 'distilled', 'gain kept'],
     results.map((r) => [
       String(r.seed),
@@ -191,7 +192,7 @@ async function runSeed(settings: Settings, seed: number): Promise<SeedResult> {
     seconds: { members: memberSeconds, baseline: baselineSeconds, distilled: distilledSeconds },
   };
   console.log('');
-  printTable(
+  printMarkdownTable(
     ['model', 'test accuracy', `errors (of ${labels.length})`, 'train time'],
     [
       ...memberAccuracy.map((a, k) => [`member ${k}`, pct(a), errors(a, labels.length), '']),
@@ -328,14 +329,6 @@ function errors(acc: number, n: number): string {
 
 function architecture(hidden: number[]): string {
   return [MNIST_PIXELS, ...hidden, MNIST_CLASSES].join('-');
-}
-
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c]!.length)));
-  const line = (values: string[]) => `| ${values.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join(' | ')} |`;
-  console.log(line(header));
-  console.log(`|${widths.map((w, c) => (c === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
-  for (const row of rows) console.log(line(row));
 }
 
 class UsageError extends Error {}

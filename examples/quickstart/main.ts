@@ -23,6 +23,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { Distiller, pickTrainingBackend, withSeed } from '../../src/index.js';
 import { MNIST_CLASSES, MNIST_PIXELS, loadMnistSplit, toTensors } from '../shared/mnist.js';
+import { printMarkdownTable } from '../shared/table.js';
 
 /** Every setting of the run, in one place. Flags override the marked ones. */
 const DEFAULTS = {
@@ -237,11 +238,7 @@ function printTable(rows: Row[], testSize: number): void {
     r.agreement === undefined ? '-' : `${(r.agreement * 100).toFixed(2)} %`,
     `${r.seconds.toFixed(1)} s`,
   ]);
-  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((row) => row[c]!.length)));
-  const line = (values: string[]) => `| ${values.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join(' | ')} |`;
-  console.log(line(header));
-  console.log(`|${widths.map((w, c) => (c === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
-  for (const row of cells) console.log(line(row));
+  printMarkdownTable(header, cells);
 }
 
 /** A bad command line: reported as a message and the usage, without a stack. */
