@@ -117,3 +117,12 @@ export {
   type Initializer,
   type InitializerSpec,
 } from './layers/fastLstm.js';
+export { tokenize, whitespaceTokenize, tokenizeSst2, type Tokenizer } from './text/tokenize.js';
+export {
+  Vocabulary,
+  type EncodeBatchOptions,
+  type EncodeOptions,
+  type FromCorpusOptions,
+  type TokenizerName,
+  type VocabularyJson,
+} from './text/Vocabulary.js';
