@@ -117,6 +117,13 @@ export {
   type Initializer,
   type InitializerSpec,
 } from './layers/fastLstm.js';
+export {
+  compressionReport,
+  formatCompressionReport,
+  type CompressionReport,
+  type CompressionReportOptions,
+  type ModelMeasurements,
+} from './report/compressionReport.js';
 export { tokenize, whitespaceTokenize, tokenizeSst2, type Tokenizer } from './text/tokenize.js';
 export {
   Vocabulary,
