@@ -133,3 +133,12 @@ export {
   type TokenizerName,
   type VocabularyJson,
 } from './text/Vocabulary.js';
+export { buildBiLstmStudent } from './students/buildBiLstmStudent.js';
+export {
+  biLstmStudentParamCount,
+  type BiLstmStudentOptions,
+  type EmbeddingMode,
+  type PretrainedEmbeddings,
+} from './students/biLstmOptions.js';
+export { MaskedGlobalMaxPooling1D } from './layers/maskedGlobalMaxPooling1D.js';
+export { PairFeatures } from './layers/pairFeatures.js';

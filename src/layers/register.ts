@@ -1,8 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { FastLSTM } from './fastLstm.js';
+import { MaskedGlobalMaxPooling1D } from './maskedGlobalMaxPooling1D.js';
+import { PairFeatures } from './pairFeatures.js';
 
 /** Custom layer classes kd-ts defines, in the order they were added. */
-const KD_LAYER_CLASSES: Array<tf.serialization.SerializableConstructor<tf.serialization.Serializable>> = [FastLSTM];
+const KD_LAYER_CLASSES: Array<tf.serialization.SerializableConstructor<tf.serialization.Serializable>> = [
+  FastLSTM,
+  MaskedGlobalMaxPooling1D,
+  PairFeatures,
+];
 let registered = false;
 
 /**
