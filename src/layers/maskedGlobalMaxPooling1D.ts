@@ -74,7 +74,7 @@ export class MaskedGlobalMaxPooling1D extends tfl.layers.Layer {
     });
   }
 
-  override computeMask(): tf.Tensor | tf.Tensor[] {
+  override computeMask(_inputs: tf.Tensor | tf.Tensor[], _mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
     // The pooled output has no time axis, hence no mask.
     return null as unknown as tf.Tensor;
   }

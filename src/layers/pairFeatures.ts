@@ -59,7 +59,7 @@ export class PairFeatures extends tfl.layers.Layer {
     });
   }
 
-  override computeMask(): tf.Tensor | tf.Tensor[] {
+  override computeMask(_inputs: tf.Tensor | tf.Tensor[], _mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
     return null as unknown as tf.Tensor;
   }
 }
