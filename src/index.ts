@@ -124,6 +124,16 @@ export {
   type CompressionReportOptions,
   type ModelMeasurements,
 } from './report/compressionReport.js';
+export {
+  withDistillationHead,
+  compileForDistillation,
+  distillationFitLosses,
+  DISTILLATION_HEAD_OUTPUTS,
+  type CompileForDistillationOptions,
+  type DistillationFitLossOptions,
+  type FitLoss,
+} from './distill/fitWrapper.js';
+export { computeTeacherLogits, type ComputeTeacherLogitsOptions } from './distill/computeTeacherLogits.js';
 export { tokenize, whitespaceTokenize, tokenizeSst2, type Tokenizer } from './text/tokenize.js';
 export {
   Vocabulary,
