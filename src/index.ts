@@ -47,6 +47,7 @@ export { withSeed, seededRandom, type Seed } from './distill/seed.js';
 export { registerKdLayers } from './layers/register.js';
 export { enableWasmTraining } from './backend/wasm.js';
 export { registerWasmTrainingKernels } from './backend/wasmTrainingKernels.js';
+export { registerCpuTrainingKernels } from './backend/cpuTrainingKernels.js';
 export { registerWasmFastMatMul, unregisterWasmFastMatMul } from './backend/wasmFastMatMul.js';
 export {
   pickTrainingBackend,

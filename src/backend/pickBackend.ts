@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { KdBackendError } from '../errors.js';
+import { registerCpuTrainingKernels } from './cpuTrainingKernels.js';
 import { enableWasmTraining } from './wasm.js';
 
 /** Backends kd-ts knows how to rank for training. */
@@ -11,7 +12,7 @@ export interface BackendChoice {
   backend: string;
   /** One line per candidate considered, in order: why it was taken or skipped. */
   reasons: string[];
-  /** Kernels kd-ts added to the chosen backend (wasm: training kernels and fast products). */
+  /** Kernels kd-ts added to the chosen backend (wasm: training kernels and fast products; cpu: a one-pass Embedding gradient). */
   additions: string[];
 }
 
@@ -25,6 +26,8 @@ export interface PickBackendOptions {
   prefer?: TrainingBackendName[];
   /** Add kd-ts's wasm training kernels and fast products when wasm is chosen (default true). */
   wasmAdditions?: boolean;
+  /** Replace the cpu backend's Embedding gradient (`UnsortedSegmentSum`) with kd-ts's one-pass kernel when cpu is chosen (default true). */
+  cpuAdditions?: boolean;
 }
 
 const DEFAULT_ORDER: TrainingBackendName[] = ['tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu'];
@@ -36,7 +39,9 @@ const DEFAULT_ORDER: TrainingBackendName[] = ['tensorflow', 'webgpu', 'webgl', '
  * registered by importing their packages. In Node, `pickNodeBackend` from
  * `kd-ts/node` also imports tfjs-node or the wasm backend when installed.
  * When wasm is chosen, {@link enableWasmTraining} adds the kernels stock
- * wasm lacks for training and the fast matrix products.
+ * wasm lacks for training and the fast matrix products; when cpu is chosen,
+ * {@link registerCpuTrainingKernels} replaces its Embedding gradient, which
+ * takes minutes per step with a real vocabulary.
  *
  * @param options - See {@link PickBackendOptions}.
  * @returns The chosen backend, the reasons, and what was added.
@@ -71,7 +76,7 @@ export async function pickTrainingBackend(options: PickBackendOptions = {}): Pro
       reasons.push(`${name}: failed to initialize`);
       continue;
     }
-    const additions = name === 'wasm' && options.wasmAdditions !== false ? enableWasmTraining() : [];
+    const additions = backendAdditions(name, options);
     reasons.push(`${name}: chosen${additions.length > 0 ? ` (kd-ts added ${additions.join(', ')})` : ''}`);
     return { backend: tf.getBackend(), reasons, additions };
   }
@@ -79,4 +84,10 @@ export async function pickTrainingBackend(options: PickBackendOptions = {}): Pro
     'BACKEND_UNAVAILABLE',
     `no tfjs backend could be started (${reasons.join('; ')}): import one, e.g. @tensorflow/tfjs-backend-wasm or -cpu`,
   );
+}
+
+function backendAdditions(name: TrainingBackendName, options: PickBackendOptions): string[] {
+  if (name === 'wasm' && options.wasmAdditions !== false) return enableWasmTraining();
+  if (name === 'cpu' && options.cpuAdditions !== false) return registerCpuTrainingKernels().map((kernel) => `${kernel} (fast)`);
+  return [];
 }

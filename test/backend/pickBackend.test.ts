@@ -27,7 +27,9 @@ describe('backend pickers', () => {
 
   it('honours the order of preference', async () => {
     const choice = await pickTrainingBackend({ prefer: ['cpu', 'wasm'] });
-    expect(choice).toMatchObject({ backend: 'cpu', additions: [] });
+    expect(choice).toMatchObject({ backend: 'cpu', additions: ['UnsortedSegmentSum (fast)'] });
+    expect(choice.reasons.at(-1)).toMatch(/cpu: chosen \(kd-ts added UnsortedSegmentSum \(fast\)\)/);
+    expect((await pickTrainingBackend({ prefer: ['cpu'], cpuAdditions: false })).additions).toEqual([]);
   });
 
   it('throws a KdBackendError naming the fix when nothing can start', async () => {
