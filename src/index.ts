@@ -144,6 +144,8 @@ export {
   type TokenizerName,
   type VocabularyJson,
 } from './text/Vocabulary.js';
+export { augment, augmentPairs, type AugmentOptions } from './text/augment.js';
+export { loadPosTagger, type PosTagger } from './text/posTagger.js';
 export { buildBiLstmStudent } from './students/buildBiLstmStudent.js';
 export {
   biLstmStudentParamCount,
