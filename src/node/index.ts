@@ -19,3 +19,4 @@ export {
   type WriteTeacherFilesOptions,
   type WriteTeacherFilesResult,
 } from './teacherFiles.js';
+export { writeTransferSet, readTransferSet } from './transferSet.js';
