@@ -63,6 +63,9 @@ export type FitLoss = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
  * rejected. Teacher logits `[rows, classes]`, e.g. from {@link computeTeacherLogits}.
  * With `alpha: 0` the labels are ignored (pass any `[rows, classes]` tensor,
  * the teacher logits again for instance); with `alpha: 1` the teacher logits are.
+ * Validation data takes the same shape: `validationData: [xVal, [oneHotVal, teacherLogitsVal]]`.
+ * The wrapped model's `evaluate` and `val_` logs are corrected for a tfjs 4.x
+ * bug that shifts them for models with several outputs (tensorflow/tfjs#5941).
  *
  * @param student - A built, single-output LayersModel that outputs logits (no softmax).
  * @param compile - When given, the wrapped model is compiled with {@link compileForDistillation}.
@@ -93,6 +96,7 @@ export function withDistillationHead(student: tfl.LayersModel, compile?: Compile
   const hard = new LogitsOutput({ name: hardName }).apply(logits) as tfl.SymbolicTensor;
   const soft = new LogitsOutput({ name: softName }).apply(logits) as tfl.SymbolicTensor;
   const wrapped = tfl.model({ inputs: student.inputs, outputs: [hard, soft], name: `${student.name}_distillation` });
+  alignValidationLogs(wrapped);
   if (compile !== undefined) compileForDistillation(wrapped, compile);
   return wrapped;
 }
@@ -190,6 +194,38 @@ export function distillationFitLosses(options: DistillationFitLossOptions): [Fit
       return tf.mul(distillation, 1 - config.alpha);
     });
   return [hard, soft];
+}
+
+/**
+ * tfjs-layers 4.x scores a model with several outputs wrongly in `evaluate`
+ * and in fit's validation (tensorflow/tfjs#5941): its test function pushes
+ * the running total after *each* output's loss, so it returns one value per
+ * extra output more than there are names, and every `val_` key is shifted
+ * (`val_loss` gets the first output's loss alone, `val_hard_acc` a loss).
+ * Keep only the final total, so `evaluate` and the `val_` logs line up with
+ * `metricsNames`. A tfjs that returns the right count is left alone.
+ */
+function alignValidationLogs(model: tfl.LayersModel): void {
+  const internals = model as unknown as {
+    makeTestFunction?: () => void;
+    testFunction?: (data: tf.Tensor[]) => tf.Scalar[];
+    metricsNames?: string[];
+  };
+  const make = internals.makeTestFunction;
+  if (typeof make !== 'function') return;
+  internals.makeTestFunction = () => {
+    make.call(model);
+    const test = internals.testFunction;
+    if (typeof test !== 'function') return;
+    internals.testFunction = (data) => {
+      const values = test(data);
+      const extra = values.length - (internals.metricsNames?.length ?? values.length);
+      if (extra <= 0) return values;
+      // values: [l0, l0 + l1, ...metrics]; the last running total is the loss.
+      tf.dispose(values.slice(0, extra));
+      return values.slice(extra);
+    };
+  };
 }
 
 /** The checks the Distiller makes of a student, for a model about to be wrapped. */

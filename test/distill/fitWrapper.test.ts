@@ -145,6 +145,37 @@ describe('withDistillationHead + model.fit', () => {
     loaded.dispose();
   });
 
+  it('scores validation data as Distiller.evaluate does: val_ logs and evaluate line up despite tfjs#5941', async () => {
+    const { x, y } = toyData(40);
+    const teacher = mlp(6, 16, 3, 1);
+    const model = student(4);
+    const settings = { temperature: 3, alpha: 0.4 };
+    const wrapped = withDistillationHead(model, { optimizer: tf.train.adam(1e-2), ...settings, metrics: { hard: 'acc' } });
+    const teacherLogits = await computeTeacherLogits(teacher, x);
+    const labels = tf.oneHot(y, 3);
+    const history = await wrapped.fit(x, [labels, teacherLogits], {
+      epochs: 2,
+      batchSize: 8,
+      validationData: [x, [labels, teacherLogits]],
+    });
+    // The Distiller scores the same student (shared weights) on the same data.
+    const distiller = new Distiller({ teacher, student: model });
+    distiller.compile({ optimizer: 'sgd', ...settings });
+    const reference = await distiller.evaluate(x, y, { batchSize: 8 });
+    const last = (key: string) => (history.history[key] as number[]).at(-1)!;
+    expect(last('val_loss')).toBeCloseTo(reference.loss!, 5);
+    expect(last('val_hard_loss')).toBeCloseTo(settings.alpha * reference.student_loss!, 5);
+    expect(last('val_soft_loss')).toBeCloseTo((1 - settings.alpha) * reference.distillation_loss!, 5);
+    expect(last('val_hard_acc')).toBeCloseTo(reference.acc!, 6);
+
+    const scores = wrapped.evaluate(x, [labels, teacherLogits], { batchSize: 8 }) as tf.Scalar[];
+    expect(wrapped.metricsNames).toEqual(['loss', 'hard_loss', 'soft_loss', 'hard_acc']);
+    expect(scores).toHaveLength(4);
+    expect(scores[0]!.dataSync()[0]).toBeCloseTo(reference.loss!, 5);
+    expect(scores[3]!.dataSync()[0]).toBeCloseTo(reference.acc!, 6);
+    tf.dispose([x, y, teacherLogits, labels, ...scores]);
+  });
+
   it('rejects class-id labels (tfjs checks each target against its output width)', async () => {
     const { x, y } = toyData(16);
     const wrapped = withDistillationHead(student(1), { optimizer: 'sgd', temperature: 2, alpha: 0.5 });
