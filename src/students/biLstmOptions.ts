@@ -89,7 +89,8 @@ export interface ResolvedBiLstmOptions {
  *
  * (embeddings; two LSTMs with input, recurrent and bias weights for 4 gates;
  * the ReLU layer; the logits). Pooling does not change it. Of these,
- * V·d are frozen with `'frozen'` or `'multichannel'` embeddings.
+ * V·d are frozen with `'frozen'` or `'multichannel'` embeddings. (PyTorch's
+ * LSTM has two bias vectors per direction where tfjs has one: 8h more there.)
  * Tang et al.'s SST-2 student (V ≈ 14,800, defaults): about 5.0 million, 4.4 of them embeddings.
  *
  * @param options - As for {@link buildBiLstmStudent} (`embeddings.weights` only sets the default width).
