@@ -1,0 +1,198 @@
+/**
+ * The MNIST demo's data (examples/mnist): its split (the shared split, cut to
+ * a prefix for quick runs), the seeded ±2-pixel shifts, and the epoch batches
+ * every model trains on. The shared split itself is checked in
+ * mnist-split.test.ts.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, test } from 'vitest';
+import { EpochBatches, loadDemoData, type DemoBatch } from '../../examples/mnist/data.js';
+import { shiftDigits } from '../../examples/mnist/shift.js';
+import { MNIST_PIXELS, loadMnistSplit, type MnistSet } from '../../examples/shared/mnist.js';
+
+function countPerClass(labels: Int32Array): number[] {
+  const counts = new Array<number>(10).fill(0);
+  for (const label of labels) counts[label]!++;
+  return counts;
+}
+
+/** Reads every batch of one epoch, disposing the tensors. */
+async function readEpoch(batches: EpochBatches): Promise<{ ids: number[]; labels: number[]; x: Float32Array[]; oneHotRows: number[][] }> {
+  const out = { ids: [] as number[], labels: [] as number[], x: [] as Float32Array[], oneHotRows: [] as number[][] };
+  const iterator = await batches.iterator();
+  for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+    const batch: DemoBatch = next.value;
+    if (batch.id !== undefined) out.ids.push(...(await batch.id.data()));
+    if (batch.ys.rank === 1) out.labels.push(...(await batch.ys.data()));
+    else out.oneHotRows.push(...((await batch.ys.array()) as number[][]));
+    const x = await batch.xs.data();
+    for (let r = 0; r < batch.xs.shape[0]; r++) out.x.push(x.slice(r * MNIST_PIXELS, (r + 1) * MNIST_PIXELS) as Float32Array);
+    tf.dispose([batch.xs, batch.ys, ...(batch.id === undefined ? [] : [batch.id])]);
+  }
+  return out;
+}
+
+/** The digit at (row, col) after moving it right by dx and down by dy, or 0 outside the frame. */
+function translated(digit: Float32Array, dx: number, dy: number): Float32Array {
+  const out = new Float32Array(MNIST_PIXELS);
+  for (let row = 0; row < 28; row++) {
+    for (let col = 0; col < 28; col++) {
+      const r = row - dy;
+      const c = col - dx;
+      if (r >= 0 && r < 28 && c >= 0 && c < 28) out[row * 28 + col] = digit[r * 28 + c]!;
+    }
+  }
+  return out;
+}
+
+function sameValues(a: Float32Array, b: Float32Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+function digit(set: MnistSet, r: number): Float32Array {
+  return set.x.subarray(r * MNIST_PIXELS, (r + 1) * MNIST_PIXELS);
+}
+
+describe('loadDemoData', () => {
+  test('by default is the shared seeded split: 8,000 train, 200 test digits per class', () => {
+    const demo = loadDemoData({ seed: 4 });
+    const shared = loadMnistSplit({ seed: 4, testPerClass: 200 });
+    expect(demo.train.ids).toEqual(shared.train.ids);
+    expect(demo.test.ids).toEqual(shared.test.ids);
+    expect(countPerClass(demo.test.labels)).toEqual(new Array(10).fill(200));
+  });
+
+  test('a quick run keeps a prefix of the training digits: all classes, none from the test set, the test set unchanged', () => {
+    const full = loadDemoData({ seed: 0 });
+    const quick = loadDemoData({ seed: 0, trainLimit: 1000 });
+    expect(quick.train.size).toBe(1000);
+    expect(quick.train.x.length).toBe(1000 * MNIST_PIXELS);
+    expect(quick.train.ids).toEqual(full.train.ids.subarray(0, 1000));
+    expect(quick.test.ids).toEqual(full.test.ids);
+    // The split shuffles the training side, so a prefix is near-balanced (about 100 per class).
+    for (const count of countPerClass(quick.train.labels)) expect(count).toBeGreaterThan(60);
+    const testIds = new Set(quick.test.ids);
+    expect(quick.train.ids.some((id) => testIds.has(id))).toBe(false);
+  });
+
+  test('the same seed gives the same quick split, another seed another one', () => {
+    const a = loadDemoData({ seed: 1, trainLimit: 500 });
+    const b = loadDemoData({ seed: 1, trainLimit: 500 });
+    const c = loadDemoData({ seed: 2, trainLimit: 500 });
+    expect(b.train.ids).toEqual(a.train.ids);
+    expect(c.train.ids).not.toEqual(a.train.ids);
+    expect(c.test.ids).not.toEqual(a.test.ids);
+  });
+
+  test('rejects a trainLimit that is not a positive integer', () => {
+    expect(() => loadDemoData({ trainLimit: 0 })).toThrow(/trainLimit must be a positive integer/);
+    expect(() => loadDemoData({ trainLimit: 2.5 })).toThrow(RangeError);
+  });
+});
+
+describe('shiftDigits', () => {
+  const { test: digits } = loadMnistSplit({ seed: 0, testPerClass: 30 }); // 300 digits
+  const sample = digits.x;
+
+  test('moves every digit by a whole (dx, dy) within ±2 pixels, with blank pixels moved in', () => {
+    const shifted = shiftDigits(sample, 'shift-test');
+    const seen = new Set<string>();
+    for (let r = 0; r < digits.size; r++) {
+      const original = digit(digits, r);
+      const moved = shifted.subarray(r * MNIST_PIXELS, (r + 1) * MNIST_PIXELS);
+      const matches: string[] = [];
+      for (let dy = -2; dy <= 2; dy++) {
+        for (let dx = -2; dx <= 2; dx++) if (sameValues(moved, translated(original, dx, dy))) matches.push(`${dx},${dy}`);
+      }
+      expect(matches.length).toBeGreaterThan(0);
+      seen.add(matches[0]!);
+    }
+    // 300 digits draw every one of the 25 moves (each has probability 1/25).
+    expect(seen.size).toBe(25);
+  });
+
+  test('keeps all the ink of digits whose outer two pixels are blank', () => {
+    const shifted = shiftDigits(sample, 7);
+    const ink = (x: Float32Array) => x.reduce((a, b) => a + b, 0);
+    const blankBorder = (x: Float32Array) => x.every((v, i) => v === 0 || (i % 28 >= 2 && i % 28 < 26 && i >= 56 && i < 784 - 56));
+    let checked = 0;
+    for (let r = 0; r < digits.size; r++) {
+      if (!blankBorder(digit(digits, r))) continue;
+      checked++;
+      expect(ink(shifted.subarray(r * MNIST_PIXELS, (r + 1) * MNIST_PIXELS))).toBeCloseTo(ink(digit(digits, r)), 3);
+    }
+    expect(checked).toBeGreaterThan(250); // MNIST digits sit in a 20 × 20 box: nearly all qualify
+  });
+
+  test('is seeded: the same seed gives the same copy, another seed another one; the input is untouched', () => {
+    const before = sample.slice();
+    const a = shiftDigits(sample, 3);
+    expect(sameValues(shiftDigits(sample, 3), a)).toBe(true);
+    expect(sameValues(shiftDigits(sample, 4), a)).toBe(false);
+    expect(sameValues(sample, before)).toBe(true);
+  });
+
+  test('maxShift 0 copies the digits as they are; bad sizes are refused', () => {
+    expect(sameValues(shiftDigits(sample, 0, 0), sample)).toBe(true);
+    expect(() => shiftDigits(new Float32Array(100), 0)).toThrow(/whole 28 × 28 digits/);
+    expect(() => shiftDigits(sample, 0, 28)).toThrow(/maxShift must be an integer/);
+  });
+});
+
+describe('EpochBatches', () => {
+  const { test: set } = loadMnistSplit({ seed: 0, testPerClass: 20 }); // 200 digits
+
+  test('an epoch visits every digit once, with its own label, in a seeded order that changes every epoch', async () => {
+    const batches = new EpochBatches(set, { batchSize: 64, seed: 'b', maxShift: 0, ids: true });
+    expect(batches.batchesPerEpoch).toBe(4);
+    const first = await readEpoch(batches);
+    const second = await readEpoch(batches);
+    for (const epoch of [first, second]) {
+      expect([...epoch.ids].sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+      epoch.ids.forEach((row, i) => {
+        expect(epoch.labels[i]).toBe(set.labels[row]);
+        expect(sameValues(epoch.x[i]!, digit(set, row))).toBe(true);
+      });
+    }
+    expect(second.ids).not.toEqual(first.ids);
+    // Another reader with the same seed gets the same first epoch: every model sees the same batches.
+    expect((await readEpoch(new EpochBatches(set, { batchSize: 64, seed: 'b', maxShift: 0, ids: true }))).ids).toEqual(first.ids);
+  });
+
+  test('with shifts, every epoch gets freshly shifted digits, the same for the same seed', async () => {
+    const make = () => new EpochBatches(set, { batchSize: 50, seed: 's', maxShift: 2 });
+    const a = make();
+    const b = make();
+    const a0 = await readEpoch(a);
+    const b0 = await readEpoch(b);
+    expect(a0.x.every((x, i) => sameValues(x, b0.x[i]!))).toBe(true);
+    const a1 = await readEpoch(a);
+    // Epoch 1 has a new order and new shifts: almost no row repeats epoch 0's pixels.
+    const unchanged = a0.x.filter((x, i) => sameValues(x, a1.x[i]!)).length;
+    expect(unchanged).toBeLessThan(10);
+    // The shifts move digits: few of them stay exactly as in the set (a (0, 0) move has probability 1/25).
+    const asInSet = a0.x.filter((x) => Array.from({ length: set.size }, (_, r) => r).some((r) => sameValues(x, digit(set, r)))).length;
+    expect(asInSet).toBeLessThan(30);
+  });
+
+  test('gives one-hot float labels for tfjs-layers when asked', async () => {
+    const epoch = await readEpoch(new EpochBatches(set, { batchSize: 128, seed: 0, maxShift: 0, oneHot: true }));
+    expect(epoch.oneHotRows.length).toBe(200);
+    for (const row of epoch.oneHotRows) {
+      expect(row.length).toBe(10);
+      expect(row.reduce((a, b) => a + b, 0)).toBe(1);
+    }
+    expect(countPerClass(Int32Array.from(epoch.oneHotRows.map((row) => row.indexOf(1))))).toEqual(new Array(10).fill(20));
+  });
+
+  test('refuses ids with shifts: a teacher cache keyed by row would serve the unshifted digit’s outputs', () => {
+    expect(() => new EpochBatches(set, { batchSize: 8, seed: 0, maxShift: 2, ids: true })).toThrow(/ids with maxShift 0 only/);
+  });
+
+  test('leaves no tensor behind once the batches are disposed', async () => {
+    const batches = new EpochBatches(set, { batchSize: 32, seed: 0, maxShift: 2, oneHot: true });
+    const before = tf.memory().numTensors;
+    await readEpoch(batches);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
