@@ -146,7 +146,7 @@ export {
 } from './text/Vocabulary.js';
 export { augment, augmentPairs, type AugmentOptions } from './text/augment.js';
 export { loadPosTagger, type PosTagger } from './text/posTagger.js';
-export { transferSetToJsonl, parseTransferSetJsonl, type TransferSetEntry } from './text/transferSet.js';
+export { transferSetToJsonl, parseTransferSetJsonl, type TransferSetEntry } from './io/transferSet.js';
 export { buildBiLstmStudent } from './students/buildBiLstmStudent.js';
 export {
   biLstmStudentParamCount,

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { parseTransferSetJsonl, transferSetToJsonl, type TransferSetEntry } from '../text/transferSet.js';
+import { parseTransferSetJsonl, transferSetToJsonl, type TransferSetEntry } from '../io/transferSet.js';
 
 /**
  * Writes a transfer set as JSON Lines (see `transferSetToJsonl`), atomically:

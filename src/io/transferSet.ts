@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { KdDataError } from '../errors.js';
-import { IdChecker, formatId, type ExampleId } from '../io/teacherOutputs.js';
+import { IdChecker, formatId, type ExampleId } from './teacherOutputs.js';
 
 /** One example of a transfer set: one text, or a sentence pair `a`, `b`. */
 export type TransferSetEntry = { id: ExampleId; text: string } | { id: ExampleId; a: string; b: string };

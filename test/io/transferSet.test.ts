@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KdDataError } from '../../src/errors.js';
-import { parseTransferSetJsonl, transferSetToJsonl, type TransferSetEntry } from '../../src/text/transferSet.js';
+import { parseTransferSetJsonl, transferSetToJsonl, type TransferSetEntry } from '../../src/io/transferSet.js';
 
 const codeOf = (fn: () => unknown): string | undefined => {
   try {
