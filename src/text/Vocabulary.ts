@@ -133,7 +133,7 @@ export class Vocabulary {
     if (typeof tokenizer === 'function') {
       this.tokenizer = tokenizer;
       this.tokenizerName = 'custom';
-    } else if (tokenizer in BUILT_IN_TOKENIZERS) {
+    } else if (isBuiltInTokenizer(tokenizer)) {
       this.tokenizer = BUILT_IN_TOKENIZERS[tokenizer];
       this.tokenizerName = tokenizer;
     } else {
@@ -256,7 +256,7 @@ export class Vocabulary {
    *
    * @param id - An integer in `[0, size)`.
    * @returns Its token.
-   * @throws {@link KdDataError} `LABEL_OUT_OF_RANGE` for an id outside the vocabulary.
+   * @throws {@link KdDataError} `TOKEN_ID_OUT_OF_RANGE` for an id outside the vocabulary.
    *
    * @example
    * ```ts
@@ -266,7 +266,7 @@ export class Vocabulary {
   tokenOf(id: number): string {
     const token = Number.isInteger(id) ? this.tokens[id] : undefined;
     if (token === undefined) {
-      throw new KdDataError('LABEL_OUT_OF_RANGE', `token id ${id} is outside [0, ${this.size}): encode with this vocabulary, or check its size`);
+      throw new KdDataError('TOKEN_ID_OUT_OF_RANGE', `token id ${id} is outside [0, ${this.size}): encode with this vocabulary, or check its size`);
     }
     return token;
   }
@@ -354,7 +354,7 @@ export class Vocabulary {
    *
    * @param ids - Token ids.
    * @returns The text.
-   * @throws {@link KdDataError} `LABEL_OUT_OF_RANGE` for an id outside the vocabulary.
+   * @throws {@link KdDataError} `TOKEN_ID_OUT_OF_RANGE` for an id outside the vocabulary.
    *
    * @example
    * ```ts
@@ -386,6 +386,11 @@ export class Vocabulary {
       tokens: [...this.tokens],
     };
   }
+}
+
+/** Own keys only: `'constructor' in {}` is true, and would pass for a tokenizer name. */
+function isBuiltInTokenizer(name: unknown): name is TokenizerName {
+  return typeof name === 'string' && Object.hasOwn(BUILT_IN_TOKENIZERS, name);
 }
 
 function checkLength(value: number, name: string, min = 1): number {
@@ -423,7 +428,7 @@ function validateJson(data: unknown): VocabularyJson {
   if (Vocabulary.SPECIAL_TOKENS.some((special, id) => saved.tokens![id] !== special)) {
     return fail(`"tokens" must start with ${Vocabulary.SPECIAL_TOKENS.join(', ')} (ids 0, 1, 2)`);
   }
-  if (saved.tokenizer !== 'custom' && !(typeof saved.tokenizer === 'string' && saved.tokenizer in BUILT_IN_TOKENIZERS)) {
+  if (saved.tokenizer !== 'custom' && !isBuiltInTokenizer(saved.tokenizer)) {
     return fail(`"tokenizer" is ${JSON.stringify(saved.tokenizer)}, expected "tokenize", "whitespace" or "custom"`);
   }
   if (saved.maxLength !== undefined && !(Number.isInteger(saved.maxLength) && saved.maxLength >= 1)) {

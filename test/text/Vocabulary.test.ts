@@ -16,6 +16,8 @@ describe('Vocabulary', () => {
     expect(vocab.idOf('zebra')).toBe(Vocabulary.UNK);
     expect(vocab.has('zebra')).toBe(false);
     expect(() => vocab.tokenOf(7)).toThrow(KdDataError);
+    expect(() => vocab.tokenOf(7)).toThrow(expect.objectContaining({ code: 'TOKEN_ID_OUT_OF_RANGE' }));
+    expect(() => vocab.decode([3, -1])).toThrow(expect.objectContaining({ code: 'TOKEN_ID_OUT_OF_RANGE' }));
   });
 
   it('is the same whatever the corpus order', () => {
@@ -82,6 +84,14 @@ describe('Vocabulary', () => {
     const text = JSON.stringify(vocab);
     expect(() => Vocabulary.fromJSON(text)).toThrow(/pass it again/);
     expect(Vocabulary.fromJSON(text, { tokenizer: split }).encode('b|a')).toEqual([3, 4]);
+  });
+
+  it('accepts only its own tokenizer names, not Object.prototype keys', () => {
+    for (const name of ['constructor', 'toString', '__proto__']) {
+      expect(() => new Vocabulary(['a'], { tokenizer: name as 'whitespace' })).toThrow(/tokenizer must be 'tokenize', 'whitespace' or a function/);
+      const saved = { format: 'kd-ts/vocabulary', version: 1, tokenizer: name, tokens: ['<pad>', '<unk>', '<mask>'] };
+      expect(() => Vocabulary.fromJSON(saved)).toThrow(expect.objectContaining({ code: 'CORRUPT_FILE' }));
+    }
   });
 
   it.each([
