@@ -12,13 +12,14 @@
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoReport } from '../../examples/browser/main.js';
 import { launchChromium, serveStatic, type HeadlessChromium, type StaticServer } from './harness.js';
 
-const REPO = path.resolve(import.meta.dirname, '../..');
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const DEMO = path.join(REPO, 'examples/browser');
 const OUT = path.join(REPO, '.tmp/browser');
 
