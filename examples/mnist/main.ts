@@ -1,6 +1,6 @@
 /**
- * MNIST distillation demo (`npm run demo`): a 2×1200 teacher, a 2×800 student
- * trained on the labels alone, and the same student distilled, on the
+ * MNIST distillation demo (`npm run demo`): a 2×1200 teacher, a 64-unit
+ * student trained on the labels alone, and the same student distilled, on the
  * `mnist` package's digits (seeded, class-balanced 8,000/2,000 split). Prints
  * a compression table (parameters, saved size, test errors, agreement,
  * inference time, each against the teacher) and writes a report with
@@ -11,7 +11,7 @@
  * - `... --quick`: 1,000 training digits, tiny models, 2 epochs: a smoke test (seconds);
  * - `... --full`: Hinton et al.'s recipe, 40 epochs, 3 seeds, many students (about an hour).
  * Flags: `--out DIR` (default `.tmp/mnist-report`, or `.tmp/mnist-full` with `--full`),
- * `--seed N`, `--epochs N` (students), `--teacher-epochs N`, `--student-hidden 800,800` (default run);
+ * `--seed N`, `--epochs N` (students), `--teacher-epochs N`, `--student-hidden 64` (default run);
  * `--seeds 0,1,2` and `--epochs 40` (`--full`), `--full --summarize`
  * (only summarize the seed files already in the out folder, e.g. while seeds run in separate processes),
  * `--backend wasm|cpu` (default wasm).

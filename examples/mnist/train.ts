@@ -43,6 +43,7 @@ export interface TrainingRun {
 /** Options shared by both trainers. */
 export interface TrainOptions {
   epochs: number;
+  /** Adam's rate in the first epoch, decayed along a half cosine toward 0 by the last (see {@link cosineRate}). */
   learningRate: number;
   /** Seeds dropout masks (and, in the Distiller, every tfjs random draw). */
   seed: Seed;
@@ -91,10 +92,8 @@ export function architecture(spec: MlpSpec): string {
  * @returns The learning curve and the training time.
  */
 export async function trainOnLabels(model: tfl.LayersModel, batches: EpochBatches, options: TrainOptions): Promise<TrainingRun> {
-  model.compile({
-    optimizer: tf.train.adam(options.learningRate),
-    loss: (labels: tf.Tensor, logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, logits),
-  });
+  const optimizer = tf.train.adam(options.learningRate);
+  model.compile({ optimizer, loss: (labels: tf.Tensor, logits: tf.Tensor) => tf.losses.softmaxCrossEntropy(labels, logits) });
   const scorer = new EpochScorer(model, options);
   const started = performance.now();
   // tfjs-layers draws dropout masks from Math.random: seed it for the whole run.
@@ -102,7 +101,10 @@ export async function trainOnLabels(model: tfl.LayersModel, batches: EpochBatche
     model.fitDataset(batches as unknown as Parameters<tfl.LayersModel['fitDataset']>[0], {
       epochs: options.epochs,
       verbose: 0,
-      callbacks: { onEpochEnd: (epoch, logs) => scorer.score(epoch, logs?.loss ?? NaN) },
+      callbacks: {
+        onEpochBegin: async (epoch) => setLearningRate(optimizer, cosineRate(options.learningRate, epoch, options.epochs)),
+        onEpochEnd: (epoch, logs) => scorer.score(epoch, logs?.loss ?? NaN),
+      },
     }),
   );
   return { curve: scorer.curve, seconds: (performance.now() - started) / 1000 - scorer.seconds };
@@ -132,13 +134,17 @@ export async function distill(
   options: DistillOptions,
 ): Promise<TrainingRun> {
   const distiller = new Distiller({ teacher, student });
-  distiller.compile({ optimizer: tf.train.adam(options.learningRate), temperature: options.temperature, alpha: options.alpha });
+  const optimizer = tf.train.adam(options.learningRate);
+  distiller.compile({ optimizer, temperature: options.temperature, alpha: options.alpha });
   const scorer = new EpochScorer(student, options);
   const started = performance.now();
   await distiller.fitDataset(batches as DatasetLike<DemoBatch> as DatasetLike<DistillationBatch>, {
     epochs: options.epochs,
     seed: options.seed,
-    callbacks: { onEpochEnd: (epoch: number, logs?: tfl.Logs) => scorer.score(epoch, logs?.loss ?? NaN) },
+    callbacks: {
+      onEpochBegin: async (epoch: number) => setLearningRate(optimizer, cosineRate(options.learningRate, epoch, options.epochs)),
+      onEpochEnd: (epoch: number, logs?: tfl.Logs) => scorer.score(epoch, logs?.loss ?? NaN),
+    },
   });
   return { curve: scorer.curve, seconds: (performance.now() - started) / 1000 - scorer.seconds };
 }
@@ -154,6 +160,25 @@ export async function predictClasses(model: tfl.LayersModel, x: tf.Tensor): Prom
   const values = (await classes.data()) as Int32Array;
   classes.dispose();
   return values;
+}
+
+/**
+ * The learning rate of epoch `epoch` (0-based) of `epochs`: a half cosine
+ * from `base` toward 0 (Loshchilov and Hutter 2017, without restarts). With a
+ * constant rate, a teacher with 50 % dropout ended 10 to 20 test errors
+ * apart from one epoch to the next; the decay lets the last epochs settle.
+ *
+ * @param base - Rate of the first epoch.
+ * @param epoch - 0-based epoch.
+ * @param epochs - Epochs in the run.
+ */
+export function cosineRate(base: number, epoch: number, epochs: number): number {
+  return base * 0.5 * (1 + Math.cos((Math.PI * epoch) / epochs));
+}
+
+/** tfjs's optimizers read their `learningRate` field at every step but expose no setter. */
+function setLearningRate(optimizer: tf.Optimizer, learningRate: number): void {
+  (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
 }
 
 /** How many of `predicted` differ from `expected`. */
