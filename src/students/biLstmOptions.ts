@@ -191,7 +191,8 @@ function resolveEmbeddings(embeddings: PretrainedEmbeddings | undefined): Resolv
 function matrixWidth(weights: tf.Tensor2D | number[][] | Float32Array): number | undefined {
   if (weights instanceof Float32Array) return undefined;
   if (Array.isArray(weights)) return Array.isArray(weights[0]) ? weights[0].length : undefined;
-  return (weights as tf.Tensor).shape[1];
+  const shape = (weights as Partial<tf.Tensor> | null)?.shape; // anything else is refused when the matrix is read
+  return Array.isArray(shape) ? shape[1] : undefined;
 }
 
 function integerAtLeast(value: unknown, minimum: number, option: string, fix: string): number {

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { KdShapeError } from '../errors.js';
+import { KdConfigError, KdShapeError } from '../errors.js';
 import { FastLSTM } from '../layers/fastLstm.js';
 import { MaskedGlobalMaxPooling1D } from '../layers/maskedGlobalMaxPooling1D.js';
 import { PairFeatures } from '../layers/pairFeatures.js';
@@ -52,7 +52,7 @@ import { resolveBiLstmOptions, type BiLstmStudentOptions, type ResolvedBiLstmOpt
  * @param options - See {@link BiLstmStudentOptions}; `vocabSize` and `numClasses` are required.
  * @returns A built (not compiled) `tf.LayersModel` whose output is `[batch, numClasses]` logits.
  * @throws {@link KdConfigError} (`INVALID_OPTION`) for invalid options (vocabSize below 3,
- *   non-integer sizes, dropout outside [0, 1), unknown names).
+ *   non-integer sizes, dropout outside [0, 1), unknown names, `embeddings.weights` of another type).
  * @throws {@link KdShapeError} (`EMBEDDING_SHAPE_MISMATCH`) when `embeddings.weights` is not
  *   `[vocabSize, embeddingDim]`.
  *
@@ -172,6 +172,15 @@ function embeddingMatrix(
       throw new KdShapeError('EMBEDDING_SHAPE_MISMATCH', `embeddings.weights must be ${expected}, but ${found}: ${fix}`);
     }
     return { tensor: tf.tensor2d(weights, [vocabSize, embeddingDim], 'float32'), owned: true };
+  }
+  if (!(weights instanceof tf.Tensor)) {
+    // A Float64Array or a plain object would otherwise fail later with a TypeError.
+    const got = ArrayBuffer.isView(weights) ? (weights as object).constructor.name : typeof weights;
+    throw new KdConfigError(
+      'INVALID_OPTION',
+      `embeddings.weights must be a tf.Tensor2D, an array of rows or a Float32Array, got ${got}: ` +
+        'convert it, e.g. Float32Array.from(values)',
+    );
   }
   const tensor = weights as tf.Tensor;
   if (tensor.rank !== 2 || tensor.shape[0] !== vocabSize || tensor.shape[1] !== embeddingDim) {

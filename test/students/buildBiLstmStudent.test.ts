@@ -218,6 +218,15 @@ describe('buildBiLstmStudent', () => {
         expect(attempt).toThrow(/\[40, 6\]/);
       }
     });
+
+    it('rejects weights of another type (a Float64Array) with INVALID_OPTION naming the fix', () => {
+      const weights = new Float64Array(40 * 6) as unknown as Float32Array;
+      const attempt = () => buildBiLstmStudent({ ...SMALL, embeddings: { weights } });
+      expect(attempt).toThrow(KdConfigError);
+      expect(attempt).toThrow(/got Float64Array: convert it/);
+      const { embeddingDim: _omitted, ...rest } = SMALL;
+      expect(() => buildBiLstmStudent({ ...rest, embeddings: { weights } })).toThrow(/got Float64Array/);
+    });
   });
 
   it('puts dropout after the ReLU layer, active only in training', () => {
