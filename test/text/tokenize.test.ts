@@ -8,6 +8,7 @@ describe('tokenize (raw text, PTB-like)', () => {
     ["We're here; they've gone, I'll stay, he'd go, I'm in", ['we', "'re", 'here', ';', 'they', "'ve", 'gone', ',', 'i', "'ll", 'stay', ',', 'he', "'d", 'go', ',', 'i', "'m", 'in']],
     ['A well-made, 90-minute film', ['a', 'well-made', ',', '90-minute', 'film']],
     ['Rated 3.5 of 10,000 -- 24/7 r&d', ['rated', '3.5', 'of', '10,000', '--', '24/7', 'r&d']],
+    ['Fun,witty and smart,10 of 10', ['fun', ',', 'witty', 'and', 'smart', ',', '10', 'of', '10']],
     ['Mr. Smith met Samuel L. Jackson in the U.S. today.', ['mr.', 'smith', 'met', 'samuel', 'l.', 'jackson', 'in', 'the', 'u.s.', 'today', '.']],
     ['Wait... what?!', ['wait', '...', 'what', '?', '!']],
     ['She said "wow" (twice)', ['she', 'said', '``', 'wow', "''", '(', 'twice', ')']],
