@@ -77,8 +77,9 @@ export async function computeTeacherLogits(
     for (let start = 0; start < rows; start += batchSize) {
       const size = Math.min(batchSize, rows - start);
       const batch = mapInputs(x, (t) => tf.slice(t, [start], [size]));
+      let out: tf.Tensor | undefined;
       try {
-        const out = await adapted.predict(batch, { temperature });
+        out = await adapted.predict(batch, { temperature });
         if (out instanceof tf.Tensor) parts.push(out as tf.Tensor2D); // owned from here: disposed on any throw
         assertLogits(out, 'teacher outputs');
         if (out.shape[0] !== size) {
@@ -94,7 +95,8 @@ export async function computeTeacherLogits(
           );
         }
       } finally {
-        tf.dispose(tensorsOf(batch));
+        // A teacher may return its input itself (a pass-through function): that tensor is now in parts.
+        tf.dispose(tensorsOf(batch).filter((t) => t !== out));
       }
     }
     const all = parts.length === 1 ? parts[0]! : tf.concat(parts, 0);

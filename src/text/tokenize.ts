@@ -100,8 +100,9 @@ const ABBREVIATIONS = new Set([
 // pairs; words (letters/digits joined by inner hyphens, apostrophes, periods,
 // slashes, ampersands, and commas between digits only: `well-made`, `o'clock`,
 // `3.5`, `10,000`, `24/7`, `r&d`, `u.s`; `fun,witty` splits) with a period
-// that may be an abbreviation's (not an ellipsis); leading-apostrophe pieces (`'s`, `'60s`) and a lone `n't` as SST-2 writes them;
-// runs of one punctuation mark (`...`, `--`, `!!!`); any other single character.
+// that may be an abbreviation's (not an ellipsis); leading-apostrophe pieces
+// (`'s`, `'60s`) and a lone `n't` as SST-2 writes them; runs of one
+// punctuation mark (`...`, `--`, `!!!`); any other single character.
 const TOKEN =
   /<(?:pad|unk|mask)>|``|''|[\p{L}\p{N}]+(?:(?:['\-./&\u00b7]|(?<=\p{N}),(?=\p{N}))[\p{L}\p{N}]+)*(?:\.(?!\.))?|'[\p{L}\p{N}]+|([^\s\p{L}\p{N}])\1+|[^\s]/gu;
 const WORDLIKE = /^[\p{L}\p{N}]/u;

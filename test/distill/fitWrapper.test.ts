@@ -224,6 +224,19 @@ describe('computeTeacherLogits', () => {
     tf.dispose([x, direct, batched, probs, logProbs]);
   });
 
+  it('takes a pass-through teacher (one that returns its input batch), without leaking', async () => {
+    const logits = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
+    const before = tf.memory().numTensors;
+    const passThrough = (input: unknown) => input as tf.Tensor;
+    for (const batchSize of [2, 8]) {
+      const out = await computeTeacherLogits(passThrough, logits, { batchSize });
+      expect(out.arraySync()).toEqual([[1, 2], [3, 4], [5, 6]]);
+      out.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    logits.dispose();
+  });
+
   it('throws typed errors without leaking tensors', async () => {
     const { x } = toyData(12);
     const before = tf.memory().numTensors;

@@ -126,6 +126,18 @@ describe('compressionReport', () => {
     const mixed = await compressionReport({ ...options, teacher: new EnsembleTeacher([a, fn]) });
     expect(mixed.teacher.parameters).toBeNaN();
 
+    // A pass-through teacher (it returns the batch it is given) is timed over several runs of the same batches.
+    const scores = tf.randomNormal([10, 3]);
+    const passThrough = await compressionReport({
+      student: mlp(3, 2, 3, 4),
+      teacher: (input: unknown) => input as tf.Tensor,
+      x: scores,
+      repeats: 2,
+      latencyRows: 10,
+    });
+    expect(passThrough.teacher.latencyMs).toBeGreaterThan(0);
+    scores.dispose();
+
     const given = await compressionReport({ ...options, teacher: fn, teacherSize: { parameters: 1000, bytes: 4500 } });
     expect(given.teacher.parameters).toBe(1000);
     expect(given.ratios.parameters).toBeCloseTo(1000 / student.countParams(), 12);
