@@ -1,8 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  biLstmStudentParamCount,
   buildBiLstmStudent,
+  compressionReport,
   Distiller,
+  Vocabulary,
   registerCpuTrainingKernels,
   seededRandom,
   withSeed,
@@ -91,5 +95,37 @@ describe('distilling into the BiLSTM student (cpu, seconds)', () => {
     expect(student.getLayer('embedding_frozen').getWeights()[0]!.dataSync()).toEqual(frozenBefore);
     expect(student.getLayer('embedding').getWeights()[0]!.dataSync()).not.toEqual(frozenBefore);
     tf.dispose([a, b, weights]);
+  });
+
+  it('composes end to end: Vocabulary.encodeBatch → student → Distiller (mse) → compressionReport vs a LayersModel teacher', async () => {
+    const texts = ['a fine , witty film . ', 'a dull film ', 'charming and often affecting ', 'labored gags . ', 'fine fine'];
+    const vocabulary = Vocabulary.fromCorpus(texts, { tokenizer: 'whitespace' });
+    const x = vocabulary.encodeBatch(texts); // int32, PAD-filled
+    const labels = tf.tensor1d([1, 0, 1, 0, 1], 'int32');
+    const teacher = withSeed(6, () =>
+      tfl.sequential({
+        layers: [
+          tfl.layers.embedding({ inputDim: vocabulary.size, outputDim: 8, maskZero: true, inputLength: x.shape[1] }),
+          tfl.layers.globalAveragePooling1d({}),
+          tfl.layers.dense({ units: 2 }),
+        ],
+      }),
+    );
+    const sizes = { vocabSize: vocabulary.size, numClasses: 2, embeddingDim: 4, hiddenUnits: 3, fcUnits: 5 };
+    const student = withSeed(7, () => buildBiLstmStudent(sizes));
+    const distiller = new Distiller({ teacher, student });
+    distiller.compile({ optimizer: tf.train.adam(0.01), kind: 'mse', alpha: 0.5 });
+    const history = await distiller.fit(x, labels, { epochs: 2, batchSize: 2, seed: 1 });
+    expect(history.history['loss']).toHaveLength(2);
+    expect(history.history['acc']).toHaveLength(2);
+
+    const report = await compressionReport({ teacher, student, x, labels, repeats: 1, latencyRows: 5 });
+    expect(report.student.parameters).toBe(biLstmStudentParamCount(sizes));
+    expect(report.teacher.parameters).toBe(teacher.countParams());
+    expect(report.rows).toBe(texts.length);
+    expect(report.student.accuracy).toBeGreaterThanOrEqual(0);
+    expect(report.agreement).toBeGreaterThanOrEqual(0);
+    expect(report.agreement).toBeLessThanOrEqual(1);
+    tf.dispose([x, labels]);
   });
 });
