@@ -1,0 +1,71 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+// The one-way dependencies of ../shared/ARCHITECTURE.md, checked on the
+// sources: a folder may import only the kd-ts folders listed for it. Keeps
+// `text` and `io` free of the rest (they parse files a browser or a Python
+// teacher shares with us), and core code free of Node-only modules.
+const ALLOWED: Record<string, readonly string[]> = {
+  errors: [],
+  losses: ['errors'],
+  io: ['errors'],
+  text: ['errors'],
+  layers: ['errors'],
+  backend: ['errors'],
+  teachers: ['errors', 'losses', 'io'],
+  students: ['errors', 'layers'],
+  distill: ['errors', 'losses', 'teachers'],
+  report: ['errors', 'losses', 'teachers'],
+  node: ['errors', 'io', 'teachers', 'layers', 'backend'],
+};
+
+const SRC = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'src');
+const NODE_BUILTINS = /^(node:|fs$|fs\/|path$|os$|child_process$|worker_threads$|url$|stream$|crypto$)/;
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourceFiles(path);
+    return entry.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const specifiers = [...text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)].map((m) => m[1]);
+  return specifiers;
+}
+
+/** The top folder under src/ of a file ('errors' for src/errors.ts, 'index' for src/index.ts). */
+function folderOf(file: string): string {
+  const [first] = relative(SRC, file).split(sep);
+  return first.replace(/\.[jt]s$/, '');
+}
+
+const files = sourceFiles(SRC);
+
+describe('architecture: one-way dependencies between src/ folders', () => {
+  it('finds the sources', () => {
+    expect(files.length).toBeGreaterThan(30);
+    expect(new Set(files.map(folderOf))).toEqual(new Set([...Object.keys(ALLOWED), 'index']));
+  });
+
+  for (const file of files) {
+    const folder = folderOf(file);
+    if (folder === 'index') continue;
+    it(`${relative(SRC, file)} imports only what ${folder}/ may`, () => {
+      const violations: string[] = [];
+      for (const specifier of importsOf(file)) {
+        if (specifier.startsWith('.')) {
+          const target = folderOf(join(file, '..', specifier));
+          if (target === 'index') violations.push(`${specifier} (nothing inside src/ imports index.ts)`);
+          else if (target !== folder && !ALLOWED[folder].includes(target)) violations.push(specifier);
+        } else if (folder !== 'node' && NODE_BUILTINS.test(specifier)) {
+          violations.push(`${specifier} (Node-only: move it behind kd-ts/node)`);
+        }
+      }
+      expect(violations).toEqual([]);
+    });
+  }
+});
