@@ -3,7 +3,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { KdConfigError, KdShapeError } from '../errors.js';
 import { distillationLoss, resolveLossConfig, type DistillationKind } from '../losses/distillationLoss.js';
 import { isLayersModel } from '../teachers/teacher.js';
-import { LogitsOutput, registerLogitsOutput } from './logitsOutput.js';
+import { LogitsOutput } from '../layers/logitsOutput.js';
+import { registerKdLayers } from '../layers/register.js';
 import { assertStudentOutputs } from './trainStep.js';
 
 /**
@@ -90,7 +91,7 @@ export type FitLoss = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
  */
 export function withDistillationHead(student: tfl.LayersModel, compile?: CompileForDistillationOptions): tfl.LayersModel {
   assertDistillableStudent(student);
-  registerLogitsOutput();
+  registerKdLayers();
   const logits = student.outputs[0]!;
   const [hardName, softName] = DISTILLATION_HEAD_OUTPUTS;
   const hard = new LogitsOutput({ name: hardName }).apply(logits) as tfl.SymbolicTensor;

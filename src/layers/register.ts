@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { FastLSTM } from './fastLstm.js';
+import { LogitsOutput } from './logitsOutput.js';
 import { MaskedGlobalMaxPooling1D } from './maskedGlobalMaxPooling1D.js';
 import { PairFeatures } from './pairFeatures.js';
 
@@ -8,6 +9,7 @@ const KD_LAYER_CLASSES: Array<tf.serialization.SerializableConstructor<tf.serial
   FastLSTM,
   MaskedGlobalMaxPooling1D,
   PairFeatures,
+  LogitsOutput,
 ];
 let registered = false;
 
