@@ -69,15 +69,21 @@ def main():
     for k in range(args.members):
         seed = args.seed * 1000 + k
         t0 = time.time()
-        model = saved[k] if saved else train_member(train_ids, train_labels, len(vocab), seed, args)
-        member_seconds.append(saved_seconds[k] if saved else time.time() - t0)
+        if k < len(saved):
+            model = saved[k]
+            member_seconds.append(saved_seconds[k])
+        else:
+            model = train_member(train_ids, train_labels, len(vocab), seed, args)
+            member_seconds.append(time.time() - t0)
+            if args.models is not None:
+                # Saved after each member, so an interrupted run keeps what it trained.
+                state = [m.state_dict() for m in members] + [model.state_dict()]
+                torch.save({"args": model_args(args), "members": state, "seconds": member_seconds}, args.models)
+                log(f"saved {len(state)} member(s) to {args.models}")
         acc = accuracy(score(model, dev_ids, args.batch_size), dev_labels)
         member_acc.append(acc)
         log(f"member {k} (seed {seed}): dev accuracy {100 * acc:.2f} %, {member_seconds[-1]:.0f} s")
         members.append(model)
-    if args.models is not None and not saved:
-        torch.save({"args": model_args(args), "members": [m.state_dict() for m in members], "seconds": member_seconds}, args.models)
-        log(f"saved the members to {args.models}")
     ensemble_dev = np.mean([score(m, dev_ids, args.batch_size) for m in members], axis=0)
     ensemble_acc = accuracy(ensemble_dev, dev_labels)
     log(f"ensemble of {len(members)} (mean logits): dev accuracy {100 * ensemble_acc:.2f} %")
@@ -142,7 +148,7 @@ class TextCnn(nn.Module):
 
 def model_args(args):
     """What must match for saved members to be reused."""
-    keys = ("members", "epochs", "seed", "embedding_dim", "filters", "dropout", "lr", "batch_size", "max_length", "train_rows")
+    keys = ("epochs", "seed", "embedding_dim", "filters", "dropout", "lr", "batch_size", "max_length", "train_rows")
     return {k: getattr(args, k) for k in keys}
 
 
@@ -154,13 +160,13 @@ def load_members(args, vocab_size):
     if saved["args"] != model_args(args):
         sys.exit(f"{args.models} was trained with other settings ({saved['args']}): delete it or pass another --models")
     members = []
-    for state in saved["members"]:
+    for state in saved["members"][:args.members]:
         model = TextCnn(vocab_size, args.embedding_dim, args.filters, args.dropout)
         model.load_state_dict(state)
         model.eval()
         members.append(model)
-    log(f"loaded {len(members)} trained members from {args.models}")
-    return members, saved["seconds"]
+    log(f"loaded {len(members)} trained member(s) from {args.models}")
+    return members, saved["seconds"][:len(members)]
 
 
 def train_member(ids, labels, vocab_size, seed, args):
@@ -310,7 +316,7 @@ def parse_args():
     p.add_argument("--data", required=True, help="GLUE SST-2 folder (train.tsv, dev.tsv)")
     p.add_argument("--transfer", help="transfer-set JSONL exported by the example; omit to train and report only")
     p.add_argument("--out", default="teacher.npy", help="teacher outputs: .npy (+ .ids.json) or .jsonl")
-    p.add_argument("--models", help="save the trained members here (.pt); an existing file is loaded instead of training")
+    p.add_argument("--models", help="save each trained member here (.pt); members already in the file are loaded, not trained again")
     p.add_argument("--members", type=int, default=3)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
