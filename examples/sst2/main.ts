@@ -27,7 +27,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { augment, cachedTeacher, pickTrainingBackend, tokenizeSst2, Vocabulary, type TeacherLike } from '../../src/index.js';
-import { readTeacherCache } from '../../src/node/index.js';
+import { readTeacherCache, writeTransferSet } from '../../src/node/index.js';
 import { printMarkdownTable } from '../shared/table.js';
 import { readSst2 } from './data.js';
 import { readFlags, UsageError, USAGE, type Settings } from './flags.js';
@@ -44,7 +44,6 @@ import {
   type TransferSet,
 } from './pipeline.js';
 import { measureSpeed, readTeacherMeta, type SpeedRow, type TeacherMeta } from './report.js';
-import { writeTransferSet } from './transferFile.js';
 
 /** What one seed's run measured. */
 interface SeedResult {
@@ -99,7 +98,7 @@ async function main(): Promise<void> {
   phase('augmentation', t);
 
   if (settings.exportTransfer !== undefined) {
-    await writeTransferSet(transfer, settings.exportTransfer);
+    await writeTransferSet(settings.exportTransfer, transferEntries(transfer));
     console.log(`wrote ${transfer.ids.length} rows to ${settings.exportTransfer}; score them with teacher/train_teacher.py, then pass --teacher-logits`);
     return;
   }
@@ -215,6 +214,11 @@ function printSummary(settings: Settings, transfer: TransferSet, meta: TeacherMe
     ['model', 'parameters', 'ms per 1,000 sentences', 'runtime'],
     speed.map((s) => [s.model, s.parameters.toLocaleString('en-US'), s.msPer1000.toFixed(0), s.runtime]),
   );
+}
+
+/** The transfer set as `writeTransferSet` takes it: `{ id, text }` per row. */
+function* transferEntries(set: TransferSet): Generator<{ id: number; text: string }> {
+  for (let i = 0; i < set.ids.length; i++) yield { id: set.ids[i]!, text: set.texts[i]! };
 }
 
 function mean(values: readonly number[]): number {

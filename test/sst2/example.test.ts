@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { augment, cachedTeacher, enableWasmTraining, tokenizeSst2, Vocabulary, withSeed } from '../../src/index.js';
-import { readTeacherCache } from '../../src/node/index.js';
+import { readTeacherCache, writeTransferSet } from '../../src/node/index.js';
 import { bucketedBatches, padRows } from '../../examples/sst2/batches.js';
 import { readSst2, readSplit } from '../../examples/sst2/data.js';
 import {
@@ -28,7 +28,6 @@ import {
   type PipelineSettings,
 } from '../../examples/sst2/pipeline.js';
 import { TextCnn } from '../../examples/sst2/textCnn.js';
-import { writeTransferSet } from '../../examples/sst2/transferFile.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const dataDir = process.env.KD_SST2_DIR ?? resolve(repo, '../shared/data/sst2');
@@ -180,7 +179,7 @@ describe.skipIf(!hasData)('SST-2 pipeline on wasm (a few hundred real rows)', ()
       const vocabulary = Vocabulary.fromCorpus(data.train.sentences, { tokenizer: 'whitespace', maxLength: 50 });
       const extra = await augment(data.train.sentences, { nIter: 1, seed: 0, tokenizer: tokenizeSst2 });
       const transfer = buildTransferSet(data.train.sentences, extra, vocabulary);
-      await writeTransferSet(transfer, join(dir, 'transfer.jsonl'));
+      await writeTransferSet(join(dir, 'transfer.jsonl'), Array.from(transfer.ids, (id) => ({ id, text: transfer.texts[id]! })));
       const script = join(repo, 'examples/sst2/teacher/train_teacher.py');
       const run = spawnSync(
         PYTHON,

@@ -128,6 +128,12 @@ class TextCnn(nn.Module):
     def __init__(self, vocab_size, embedding_dim, filters, dropout, classes=2):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD)
+        # Kim (2014)'s random vectors, U(-0.25, 0.25), as the tfjs teacher and kd-ts's student draw them.
+        # (PyTorch's default N(0, 1) is 7x larger: Adam at 1e-3 then learns far more slowly: 66.5 % dev
+        # against 78.6 % after 2 epochs on 10k rows.)
+        nn.init.uniform_(self.embedding.weight, -0.25, 0.25)
+        with torch.no_grad():
+            self.embedding.weight[PAD].zero_()
         self.convs = nn.ModuleList(nn.Conv1d(embedding_dim, filters, w) for w in WIDTHS)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(filters * len(WIDTHS), classes)
