@@ -21,7 +21,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import {
@@ -34,6 +33,7 @@ import {
 } from '../../src/index.js';
 import { loadStudent, saveStudent } from '../../src/node/index.js';
 import { MNIST_CLASSES, MNIST_PIXELS, loadMnistSplit, toTensors } from '../shared/mnist.js';
+import { buildMlp } from '../shared/mlp.js';
 import { printMarkdownTable } from '../shared/table.js';
 
 /** Every setting of the run; flags override them. */
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   console.log(`MNIST: ${settings.train} train, ${split.test.size} test digits; backend ${tf.getBackend()}, seed ${settings.seed}`);
 
   // 1. A teacher, trained with plain tfjs.
-  const teacher = withSeed(settings.seed, () => mlp(settings.teacherHidden, 0.3, 0.2));
+  const teacher = withSeed(settings.seed, () => buildMlp(settings.teacherHidden, { dropout: 0.3, inputDropout: 0.2 }));
   teacher.compile({ optimizer: tf.train.adam(1e-3), loss: softmaxCrossEntropy });
   await withSeed(settings.seed, () =>
     teacher.fit(train.x, trainOneHot, { epochs: settings.teacherEpochs, batchSize: settings.batchSize }),
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
 
   // 2. Existing training code: a student on the labels.
   const studentSeed = `${settings.seed}/student`;
-  const scratch = withSeed(studentSeed, () => mlp(settings.studentHidden, 0));
+  const scratch = withSeed(studentSeed, () => buildMlp(settings.studentHidden));
   scratch.compile({ optimizer: tf.train.adam(settings.learningRate), loss: softmaxCrossEntropy });
   await withSeed(settings.seed, () =>
     scratch.fit(train.x, trainOneHot, {
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   );
 
   // 3. The same code, distilling: the three changed lines are marked.
-  const student = withSeed(studentSeed, () => mlp(settings.studentHidden, 0));
+  const student = withSeed(studentSeed, () => buildMlp(settings.studentHidden));
   const teacherLogits = await computeTeacherLogits(teacher, train.x); // (1) the teacher, once
   const testTeacherLogits = await computeTeacherLogits(teacher, test.x);
   const wrapped = withDistillationHead(student, {
@@ -158,18 +158,6 @@ function softmaxCrossEntropy(labels: tf.Tensor, logits: tf.Tensor): tf.Tensor {
   return tf.losses.softmaxCrossEntropy(labels, logits);
 }
 
-/** A 784-…-10 MLP with logits out (no softmax: distillation needs the logits). */
-function mlp(hidden: number[], dropout: number, inputDropout = 0): tfl.Sequential {
-  const model = tfl.sequential();
-  if (inputDropout > 0) model.add(tfl.layers.dropout({ rate: inputDropout, inputShape: [MNIST_PIXELS] }));
-  hidden.forEach((units, i) => {
-    const first = i === 0 && inputDropout === 0;
-    model.add(tfl.layers.dense({ units, activation: 'relu', ...(first ? { inputShape: [MNIST_PIXELS] } : {}) }));
-    if (dropout > 0) model.add(tfl.layers.dropout({ rate: dropout }));
-  });
-  model.add(tfl.layers.dense({ units: MNIST_CLASSES }));
-  return model;
-}
 
 function arch(hidden: number[]): string {
   return [MNIST_PIXELS, ...hidden, MNIST_CLASSES].join('-');

@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Distiller, withSeed, type DatasetLike, type DistillationBatch, type Seed, type TeacherLike } from '../../src/index.js';
 import { MNIST_CLASSES, MNIST_PIXELS } from '../shared/mnist.js';
+import { buildMlp as buildSharedMlp } from '../shared/mlp.js';
 import type { DemoBatch, EpochBatches } from './data.js';
 
 /** An MLP's shape: hidden widths, and dropout on the pixels and after each hidden layer. */
@@ -61,19 +62,7 @@ export interface TrainOptions {
  * @param seed - Seeds the initial weights.
  */
 export function buildMlp(spec: MlpSpec, seed: Seed): tfl.Sequential {
-  return withSeed(seed, () => {
-    const model = tfl.sequential();
-    const inputDropout = spec.inputDropout ?? 0;
-    const dropout = spec.dropout ?? 0;
-    if (inputDropout > 0) model.add(tfl.layers.dropout({ rate: inputDropout, inputShape: [MNIST_PIXELS] }));
-    spec.hidden.forEach((units, i) => {
-      const first = i === 0 && inputDropout === 0;
-      model.add(tfl.layers.dense({ units, activation: 'relu', ...(first ? { inputShape: [MNIST_PIXELS] } : {}) }));
-      if (dropout > 0) model.add(tfl.layers.dropout({ rate: dropout }));
-    });
-    model.add(tfl.layers.dense({ units: MNIST_CLASSES }));
-    return model;
-  });
+  return withSeed(seed, () => buildSharedMlp(spec.hidden, spec));
 }
 
 /** `784-1200-1200-10`. */

@@ -23,6 +23,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { Distiller, pickTrainingBackend, withSeed } from '../../src/index.js';
 import { MNIST_CLASSES, MNIST_PIXELS, loadMnistSplit, toTensors } from '../shared/mnist.js';
+import { buildMlp } from '../shared/mlp.js';
 import { printMarkdownTable } from '../shared/table.js';
 
 /** Every setting of the run, in one place. Flags override the marked ones. */
@@ -89,14 +90,14 @@ async function main(): Promise<void> {
       `backend ${tf.getBackend()}, seed ${settings.seed}`,
   );
 
-  const teacher = withSeed(settings.seed, () => mlp(settings.teacherHidden, settings.teacherDropout, settings.teacherInputDropout));
+  const teacher = withSeed(settings.seed, () => buildMlp(settings.teacherHidden, { dropout: settings.teacherDropout, inputDropout: settings.teacherInputDropout }));
   const teacherName = `teacher ${architecture(settings.teacherHidden)}`;
 
   // Two students built under the same seed: same architecture, same initial
   // weights, same budget; the only difference is what they learn from.
   const studentSeed = `${settings.seed}/student`;
-  const scratch = withSeed(studentSeed, () => mlp(settings.studentHidden, 0, 0));
-  const distilled = withSeed(studentSeed, () => mlp(settings.studentHidden, 0, 0));
+  const scratch = withSeed(studentSeed, () => buildMlp(settings.studentHidden));
+  const distilled = withSeed(studentSeed, () => buildMlp(settings.studentHidden));
   const studentName = `student ${architecture(settings.studentHidden)}`;
 
   // Set the Distiller up before any training, so that a bad temperature or
@@ -172,21 +173,6 @@ async function main(): Promise<void> {
   for (const model of [teacher, scratch, distilled]) model.dispose();
 }
 
-/**
- * A 784-…-10 MLP that outputs logits: the Distiller needs the teacher's and
- * the student's logits, not softmax probabilities.
- */
-function mlp(hidden: number[], dropout: number, inputDropout: number): tfl.Sequential {
-  const model = tfl.sequential();
-  if (inputDropout > 0) model.add(tfl.layers.dropout({ rate: inputDropout, inputShape: [MNIST_PIXELS] }));
-  hidden.forEach((units, i) => {
-    const first = i === 0 && inputDropout === 0;
-    model.add(tfl.layers.dense({ units, activation: 'relu', ...(first ? { inputShape: [MNIST_PIXELS] } : {}) }));
-    if (dropout > 0) model.add(tfl.layers.dropout({ rate: dropout }));
-  });
-  model.add(tfl.layers.dense({ units: MNIST_CLASSES }));
-  return model;
-}
 
 function epochs(count: number): string {
   return count === 1 ? '1 epoch' : `${count} epochs`;
