@@ -1,5 +1,6 @@
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { temporaryName, writeAtomic } from './atomicWrite.js';
 import { KdConfigError, KdDataError, KdError } from '../errors.js';
 import { encodeArrowTeacherOutputs, readArrowTeacherOutputs } from '../io/arrow.js';
 import { encodeJsonlTeacherOutputs, readJsonlTeacherOutputs } from '../io/jsonl.js';
@@ -432,34 +433,6 @@ async function writeFully(handle: fs.FileHandle, bytes: Uint8Array, position: nu
     const { bytesWritten } = await handle.write(bytes, offset, bytes.byteLength - offset, position + offset);
     offset += bytesWritten;
   }
-}
-
-/** Writes chunks to a temporary file, syncs it and renames it into place; removes it on failure. */
-async function writeAtomic(file: string, chunks: AsyncIterable<string | Uint8Array>): Promise<void> {
-  const temporary = temporaryName(file);
-  const handle = await fs.open(temporary, 'w');
-  let completed = false;
-  try {
-    for await (const chunk of chunks) {
-      if (typeof chunk === 'string') await handle.write(chunk);
-      else {
-        for (let offset = 0; offset < chunk.byteLength; ) {
-          const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
-          offset += bytesWritten;
-        }
-      }
-    }
-    await handle.sync();
-    completed = true;
-  } finally {
-    await handle.close();
-    if (!completed) await fs.rm(temporary, { force: true });
-  }
-  await fs.rename(temporary, file);
-}
-
-function temporaryName(file: string): string {
-  return `${file}.${process.pid}.${Date.now().toString(36)}.tmp`;
 }
 
 function formatOf(file: string, format: TeacherFileFormat | undefined): TeacherFileFormat {

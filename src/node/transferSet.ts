@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { writeAtomic } from './atomicWrite.js';
 import { parseTransferSetJsonl, transferSetToJsonl, type TransferSetEntry } from '../io/transferSet.js';
 
 /**
@@ -21,28 +22,21 @@ import { parseTransferSetJsonl, transferSetToJsonl, type TransferSetEntry } from
  */
 export async function writeTransferSet(file: string, entries: Iterable<TransferSetEntry>): Promise<number> {
   await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  const temporary = `${file}.${process.pid}.${Date.now().toString(36)}.tmp`;
-  const handle = await fs.open(temporary, 'w');
   let rows = 0;
-  let completed = false;
-  try {
+  // Lines go out in chunks as they are made, so the entries can come from a generator.
+  function* chunks(): Generator<string> {
     let pending: string[] = [];
     for (const line of transferSetToJsonl(entries)) {
       pending.push(line);
       rows++;
       if (pending.length === 4096) {
-        await handle.write(pending.join(''));
+        yield pending.join('');
         pending = [];
       }
     }
-    await handle.write(pending.join(''));
-    await handle.sync();
-    completed = true;
-  } finally {
-    await handle.close();
-    if (!completed) await fs.rm(temporary, { force: true });
+    yield pending.join('');
   }
-  await fs.rename(temporary, file);
+  await writeAtomic(file, chunks());
   return rows;
 }
 
