@@ -38,6 +38,7 @@ import {
 } from '../../src/index.js';
 import { MNIST_CLASSES, MNIST_PIXELS, loadMnistSplit, toTensors } from '../shared/mnist.js';
 import { printMarkdownTable } from '../shared/table.js';
+import { mean, pct, spread } from '../shared/stats.js';
 
 /** Every setting of the run, in one place. Flags override the marked ones. */
 const DEFAULTS = {
@@ -305,22 +306,6 @@ function keptShare(r: SeedResult): number {
 function share(r: SeedResult): string {
   const s = keptShare(r);
   return Number.isFinite(s) ? `${(s * 100).toFixed(0)} %` : 'undefined (no ensemble gain)';
-}
-
-function mean(values: readonly number[]): number {
-  return values.reduce((a, b) => a + b, 0) / values.length;
-}
-
-/** "mean ± sample sd (min to max)". */
-function spread(values: readonly number[]): string {
-  const m = mean(values);
-  if (values.length < 2) return m.toFixed(2);
-  const sd = Math.sqrt(values.reduce((a, v) => a + (v - m) ** 2, 0) / (values.length - 1));
-  return `${m.toFixed(2)} ± ${sd.toFixed(2)} (${Math.min(...values).toFixed(2)} to ${Math.max(...values).toFixed(2)})`;
-}
-
-function pct(value: number): string {
-  return `${(value * 100).toFixed(2)} %`;
 }
 
 function errors(acc: number, n: number): string {

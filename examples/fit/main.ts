@@ -35,6 +35,7 @@ import { loadStudent, saveStudent } from '../../src/node/index.js';
 import { MNIST_CLASSES, MNIST_PIXELS, loadMnistSplit, toTensors } from '../shared/mnist.js';
 import { buildMlp } from '../shared/mlp.js';
 import { printMarkdownTable } from '../shared/table.js';
+import { pct } from '../shared/stats.js';
 
 /** Every setting of the run; flags override them. */
 const DEFAULTS = {
@@ -161,10 +162,6 @@ function softmaxCrossEntropy(labels: tf.Tensor, logits: tf.Tensor): tf.Tensor {
 
 function arch(hidden: number[]): string {
   return [MNIST_PIXELS, ...hidden, MNIST_CLASSES].join('-');
-}
-
-function pct(value: number): string {
-  return `${(value * 100).toFixed(2)} %`;
 }
 
 function readFlags(): typeof DEFAULTS {

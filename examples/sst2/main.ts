@@ -29,6 +29,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { augment, cachedTeacher, pickTrainingBackend, tokenizeSst2, Vocabulary, type TeacherLike } from '../../src/index.js';
 import { readTeacherCache, writeTransferSet } from '../../src/node/index.js';
 import { printMarkdownTable } from '../shared/table.js';
+import { pct, spread } from '../shared/stats.js';
 import { readSst2 } from './data.js';
 import { readFlags, UsageError, USAGE, type Settings } from './flags.js';
 import {
@@ -219,22 +220,6 @@ function printSummary(settings: Settings, transfer: TransferSet, meta: TeacherMe
 /** The transfer set as `writeTransferSet` takes it: `{ id, text }` per row. */
 function* transferEntries(set: TransferSet): Generator<{ id: number; text: string }> {
   for (let i = 0; i < set.ids.length; i++) yield { id: set.ids[i]!, text: set.texts[i]! };
-}
-
-function mean(values: readonly number[]): number {
-  return values.reduce((a, b) => a + b, 0) / values.length;
-}
-
-/** "mean ± sample sd (min to max)", or the one value. */
-function spread(values: readonly number[]): string {
-  const m = mean(values);
-  if (values.length < 2) return m.toFixed(2);
-  const sd = Math.sqrt(values.reduce((a, v) => a + (v - m) ** 2, 0) / (values.length - 1));
-  return `${m.toFixed(2)} ± ${sd.toFixed(2)} (${Math.min(...values).toFixed(2)} to ${Math.max(...values).toFixed(2)})`;
-}
-
-function pct(value: number): string {
-  return `${(value * 100).toFixed(2)} %`;
 }
 
 main().catch((error: unknown) => {
