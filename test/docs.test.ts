@@ -1,45 +1,66 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  checkExamples,
+  entryMap,
+  extractExamples,
+  formatFailure,
+  type CheckResult,
+  type ExampleBlock,
+} from '../scripts/check-examples.js';
 
-/** Value exports (functions, classes, constants) of an entry file: `export { a, b, type T } from ...`. */
-function valueExports(entry: string): string[] {
-  const text = readFileSync(entry, 'utf8');
-  const names: string[] = [];
-  for (const block of text.matchAll(/export\s*\{([^}]*)\}/g)) {
-    for (const part of block[1]!.split(',')) {
-      const name = part.trim();
-      if (name !== '' && !name.startsWith('type ')) names.push(name.split(/\s+as\s+/).pop()!);
-    }
-  }
-  return names;
-}
+// The house rule "every export has an @example that compiles as written",
+// checked: the same run as `npm run check:examples` (scripts/check-examples.ts).
 
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((f) => {
-    const path = join(dir, f);
-    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : [];
-  });
-}
+const examples = extractExamples();
+const entries = entryMap();
 
-/** The TSDoc block directly above `export function|class|const NAME`. */
-function docOf(name: string): string | undefined {
-  const declaration = new RegExp(`/\\*\\*((?:(?!\\*/)[\\s\\S])*)\\*/\\s*export (?:async )?(?:function|class|const) ${name}\\b`);
-  for (const file of sourceFiles('src')) {
-    const match = readFileSync(file, 'utf8').match(declaration);
-    if (match) return match[1];
-  }
-  return undefined;
-}
+// Planted examples that prove the check can fail: one clean, one using a name
+// it never defines, one importing a subpath the exports map does not publish.
+const planted = (line: number, code: string): ExampleBlock => ({ file: 'test/planted.ts', line, owner: 'planted', code });
+const PLANTED = {
+  clean: planted(1, "import { softmaxWithTemperature } from 'kd-ts';\nimport * as tf from '@tensorflow/tfjs-core';\nsoftmaxWithTemperature(tf.tensor2d([[1, 2]]), 2).print();\nawait Promise.resolve();"),
+  undefinedName: planted(100, "import { Distiller } from 'kd-ts';\nnew Distiller({ teacher, student });"),
+  unpublished: planted(200, "import { npyHeader } from 'kd-ts/io/npy';\nconsole.log(npyHeader);"),
+};
+let result: CheckResult;
+
+beforeAll(() => {
+  result = checkExamples({ extra: Object.values(PLANTED), extraEntries: { planted: 'test/fixtures/undocumented-entry.ts' } });
+}, 120_000);
+
+const label = (example: ExampleBlock) => `${example.file}:${example.line} (${example.owner})`;
+const failuresOf = (example: ExampleBlock) =>
+  result.failures.filter((f) => f.example.file === example.file && f.example.line === example.line);
 
 describe('public API documentation', () => {
-  for (const entry of ['src/index.ts', 'src/node/index.ts']) {
-    const names = valueExports(entry);
-    it(`${entry} exports values`, () => expect(names.length).toBeGreaterThan(entry === 'src/index.ts' ? 10 : 2));
-    it.each(names)(`${entry}: %s has TSDoc with an @example`, (name) => {
-      const doc = docOf(name);
-      expect(doc, `no TSDoc found for ${name}`).toBeDefined();
-      expect(doc).toContain('@example');
-    });
-  }
+  it('finds the examples and every entry of the exports map', () => {
+    expect(examples.length).toBeGreaterThan(50);
+    expect(entries['kd-ts']).toBe('src/index.ts');
+    expect(entries['kd-ts/node']).toBe('src/node/index.ts');
+  });
+
+  it('the check passes a clean example and fails, at the right line, on broken ones', () => {
+    expect(failuresOf(PLANTED.clean).map(formatFailure)).toEqual([]);
+    expect(failuresOf(PLANTED.undefinedName).map((f) => [f.line, f.message.split(':')[0]])).toEqual([
+      [101, 'TS18004'],
+      [101, 'TS18004'],
+    ]);
+    expect(failuresOf(PLANTED.unpublished).map((f) => f.line)).toEqual([200]);
+  });
+
+  it('the check lists exported values without an @example, and only values', () => {
+    const planted = result.missing.filter((gap) => gap.entry === 'planted').map((gap) => gap.name);
+    expect(planted.sort()).toEqual(['undocumented', 'undocumentedConstant']);
+  });
+
+  it.each(examples.map((example) => [label(example), example] as const))(
+    '@example at %s type-checks against kd-ts',
+    (_, example) => {
+      expect(failuresOf(example).map(formatFailure)).toEqual([]);
+    },
+  );
+
+  it('every runtime value exported by a package entry has TSDoc with an @example', () => {
+    expect(result.missing.filter((gap) => gap.entry !== 'planted').map((gap) => `${gap.entry}: ${gap.name} (${gap.declaredAt})`)).toEqual([]);
+  });
 });
