@@ -1,8 +1,24 @@
 import { defineConfig } from 'tsup';
 
+/** One entry per public subpath; package.json's `exports` maps `kd-ts/<name>` to `dist/<name>.*`. */
+export const ENTRIES = {
+  index: 'src/index.ts',
+  losses: 'src/losses/index.ts',
+  teachers: 'src/teachers/index.ts',
+  distill: 'src/distill/index.ts',
+  io: 'src/io/index.ts',
+  text: 'src/text/index.ts',
+  backend: 'src/backend/index.ts',
+  layers: 'src/layers/index.ts',
+  node: 'src/node/index.ts',
+} as const;
+
 export default defineConfig({
-  entry: { index: 'src/index.ts', node: 'src/node/index.ts' },
+  entry: ENTRIES,
   format: ['esm', 'cjs'],
+  // Shared chunks in both formats: a class re-exported by two entries (KdError,
+  // Distiller, ...) is one class, so `instanceof` holds across entries in CJS too.
+  splitting: true,
   dts: true,
   sourcemap: true,
   clean: true,

@@ -2,8 +2,8 @@
  * Vite config of the browser demo: `npx vite examples/browser` (dev server)
  * or `npx vite build examples/browser` (static files in examples/browser/dist).
  *
- * `kd-ts` resolves to the BUILT package (dist/, via package.json's
- * `exports`), as it would from node_modules in a user's app: run
+ * `kd-ts` and its subpaths resolve to the BUILT package (dist/, via
+ * package.json's `exports`), as they would from node_modules in a user's app: run
  * `npm run build` first. The build step (prepare.ts) runs before Vite starts.
  */
 import { execFileSync } from 'node:child_process';
@@ -19,7 +19,7 @@ export default defineConfig({
   root: HERE,
   // Relative URLs: the built page works from any folder it is served from.
   base: './',
-  resolve: { alias: [{ find: /^kd-ts$/, replacement: packageEntry() }] },
+  resolve: { alias: packageAliases() },
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 2000 },
   server: { host: '127.0.0.1' },
   preview: { host: '127.0.0.1' },
@@ -27,16 +27,20 @@ export default defineConfig({
 });
 
 /**
- * The file `import ... from 'kd-ts'` means for a bundler: the `import`
- * condition of the package's `"."` export.
+ * The files `import ... from 'kd-ts'` and `'kd-ts/<subpath>'` mean for a
+ * bundler: the `import` condition of each entry of the package's `exports`.
  */
-function packageEntry(): string {
+function packageAliases(): Array<{ find: RegExp; replacement: string }> {
   const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
-    exports: { '.': { import: { default: string } } };
+    exports: Record<string, string | { import: { default: string } }>;
   };
-  const entry = path.join(REPO, pkg.exports['.'].import.default);
-  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first, the demo imports the built package`);
-  return entry;
+  return Object.entries(pkg.exports).flatMap(([subpath, target]) => {
+    if (typeof target === 'string') return []; // ./package.json
+    const entry = path.join(REPO, target.import.default);
+    if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first, the demo imports the built package`);
+    const name = subpath === '.' ? 'kd-ts' : `kd-ts/${subpath.slice(2)}`;
+    return [{ find: new RegExp(`^${name}$`), replacement: entry }];
+  });
 }
 
 /** Runs prepare.ts (data subset, pretrained teacher, .wasm files) once, before serving or building. */

@@ -1,0 +1,39 @@
+/**
+ * kd-ts/distill: training a student against a teacher. The Keras-like
+ * {@link Distiller}, the single step under it for custom loops, seeding, and
+ * the `model.fit` route (a student wrapped with a distillation head, trained
+ * on teacher logits computed beforehand).
+ *
+ * @packageDocumentation
+ */
+export {
+  Distiller,
+  type BaseFitArgs,
+  type DistillerCompileArgs,
+  type DistillerConfig,
+  type DistillerEvaluateArgs,
+  type DistillerFitArgs,
+  type DistillerFitDatasetArgs,
+  type OptimizerName,
+  type ValidationData,
+} from './Distiller.js';
+export type { DatasetLike, DistillationBatch } from '../inputs/batches.js';
+export type { DistillerCallbacks } from './callbacks.js';
+export {
+  createTrainStep,
+  type StepBatch,
+  type StepLogs,
+  type TrainStep,
+  type TrainStepOptions,
+} from './trainStep.js';
+export { withSeed, seededRandom, type Seed } from './seed.js';
+export {
+  withDistillationHead,
+  compileForDistillation,
+  distillationFitLosses,
+  DISTILLATION_HEAD_OUTPUTS,
+  type CompileForDistillationOptions,
+  type DistillationFitLossOptions,
+  type FitLoss,
+} from './fitWrapper.js';
+export { computeTeacherLogits, type ComputeTeacherLogitsOptions } from './computeTeacherLogits.js';

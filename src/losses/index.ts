@@ -1,0 +1,8 @@
+/**
+ * kd-ts/losses: the distillation losses and the temperature softmax they are
+ * built on. Plain tensor functions, usable in any custom training loop.
+ *
+ * @packageDocumentation
+ */
+export { softmaxWithTemperature, logSoftmaxWithTemperature } from './softmaxWithTemperature.js';
+export { distillationLoss, type DistillationKind, type DistillationLossOptions } from './distillationLoss.js';

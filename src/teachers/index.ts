@@ -1,0 +1,33 @@
+/**
+ * kd-ts/teachers: what the student learns from. A model or function wrapped as
+ * a {@link Teacher}, ensembles of teachers, and teacher outputs computed once
+ * and looked up by example id (in memory, or zipped with a dataset).
+ *
+ * @packageDocumentation
+ */
+export {
+  asTeacher,
+  type AsTeacherOptions,
+  type GraphModelLike,
+  type Teacher,
+  type TeacherContext,
+  type TeacherFunction,
+  type TeacherLike,
+  type TeacherOutputs,
+} from './teacher.js';
+export type { ModelInputs } from '../inputs/modelInputs.js';
+export type { DatasetLike, DistillationBatch } from '../inputs/batches.js';
+export {
+  EnsembleTeacher,
+  type EnsembleCombine,
+  type EnsembleMember,
+  type EnsembleTeacherOptions,
+} from './EnsembleTeacher.js';
+export {
+  TeacherCache,
+  type FromTeacherOptions,
+  type TeacherCacheOptions,
+  type TeacherCacheSetOptions,
+} from './TeacherCache.js';
+export { cachedTeacher, type CachedTeacher } from './cachedTeacher.js';
+export { zipTeacherOutputs, type ZippedTeacherData, type ZipTeacherOutputsOptions } from './zipTeacherOutputs.js';
