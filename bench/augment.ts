@@ -13,7 +13,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { augment, loadPosTagger, whitespaceTokenize, type PosTagger } from '../src/index.js';
+import { augment } from '../src/index.js';
+import { loadPosTagger, whitespaceTokenize, type PosTagger } from '../src/text/index.js';
 import { formatTable, loadAverage, machine, median } from './util.js';
 
 const { values: args } = parseArgs({

@@ -18,7 +18,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { parseArgs } from 'node:util';
-import { buildBiLstmStudent, createTrainStep, registerCpuTrainingKernels, withSeed } from '../src/index.js';
+import { buildBiLstmStudent, createTrainStep, withSeed } from '../src/index.js';
+import { registerCpuTrainingKernels } from '../src/backend/index.js';
 import { formatTable, loadAverage, machine, median } from './util.js';
 
 const VOCABULARY = 15_000;

@@ -12,7 +12,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { zipTeacherOutputs, type TeacherOutputBatch } from '../src/index.js';
+import type { TeacherOutputBatch } from '../src/index.js';
+import { zipTeacherOutputs } from '../src/teachers/index.js';
 import { readTeacherOutputs, writeTeacherShards } from '../src/node/index.js';
 
 const value = (k: number, c: number) => Math.fround(((k * 31 + c) % 1000) / 100 - 5);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { registerCpuTrainingKernels, seededRandom } from '../../src/index.js';
+import { seededRandom } from '../../src/index.js';
+import { registerCpuTrainingKernels } from '../../src/backend/index.js';
 
 interface Case {
   label: string;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerWasmFastSlice } from '../../src/index.js';
+import { registerWasmFastSlice } from '../../src/backend/index.js';
 
 /** Runs `f` on cpu and on wasm (with kd-ts's kernels) and returns both results' values and shapes. */
 async function onBoth(f: () => tf.Tensor | tf.Tensor[]) {

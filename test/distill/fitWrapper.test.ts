@@ -2,15 +2,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import {
-  DISTILLATION_HEAD_OUTPUTS,
   Distiller,
-  compileForDistillation,
   computeTeacherLogits,
-  distillationFitLosses,
   withDistillationHead,
   withSeed,
   type DistillationKind,
 } from '../../src/index.js';
+import { DISTILLATION_HEAD_OUTPUTS, compileForDistillation, distillationFitLosses } from '../../src/distill/index.js';
 import { mlp, sameValues, toyData, weightValues } from './helpers.js';
 
 /** A 6-8-3 student, optionally with an L2 penalty (fit and the Distiller both add it). */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { alignTeacherOutputs, readJsonlTeacherOutputs, type TeacherOutputBatch } from '../../src/index.js';
+import type { TeacherOutputBatch } from '../../src/index.js';
+import { alignTeacherOutputs, readJsonlTeacherOutputs } from '../../src/io/index.js';
 
 /** Teacher rows whose values encode the id: row for id k is [k, 2k + 1]. */
 function teacher(ids: number[], batchSize = 3, source = 'part-00000.jsonl'): AsyncIterable<TeacherOutputBatch> {

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import { encodeArrowTeacherOutputs, KdConfigError, readArrowTeacherOutputs } from '../../src/index.js';
+import { KdConfigError } from '../../src/index.js';
+import { encodeArrowTeacherOutputs, readArrowTeacherOutputs } from '../../src/io/index.js';
 
 // apache-arrow is an optional peer dependency: simulate an app that did not install it.
 vi.mock('apache-arrow', () => {

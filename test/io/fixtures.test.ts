@@ -8,14 +8,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as arrow from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
+import type { TeacherOutputBatch } from '../../src/index.js';
+import { npyHeader } from '../../src/io/npy.js';
 import {
-  npyHeader,
   parseIdList,
   readArrowTeacherOutputs,
   readJsonlTeacherOutputs,
   readNpyTeacherOutputs,
-  type TeacherOutputBatch,
-} from '../../src/index.js';
+} from '../../src/io/index.js';
 
 const dir = join(__dirname, 'fixtures');
 const expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as {

@@ -1,21 +1,18 @@
 import * as arrow from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
+import { KdDataError, KdShapeError, type ExampleId, type TeacherOutputBatch } from '../../src/index.js';
 import {
   checkTeacherOutputs,
   encodeArrowTeacherOutputs,
   encodeIdList,
   encodeJsonlTeacherOutputs,
   encodeNpyTeacherOutputs,
-  KdDataError,
-  KdShapeError,
-  npyHeader,
   parseIdList,
   readArrowTeacherOutputs,
   readJsonlTeacherOutputs,
   readNpyTeacherOutputs,
-  type ExampleId,
-  type TeacherOutputBatch,
-} from '../../src/index.js';
+} from '../../src/io/index.js';
+import { npyHeader } from '../../src/io/npy.js';
 
 async function drain<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
-import { MaskedGlobalMaxPooling1D, registerKdLayers } from '../../src/index.js';
+import { registerKdLayers } from '../../src/index.js';
+import { MaskedGlobalMaxPooling1D } from '../../src/layers/index.js';
 
 /** [batch 3, time 4, features 2]; row 0 keeps 2 steps, row 1 all 4, row 2 none. */
 const X = [

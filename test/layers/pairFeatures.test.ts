@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
-import { KdShapeError, PairFeatures, registerKdLayers } from '../../src/index.js';
+import { KdShapeError, registerKdLayers } from '../../src/index.js';
+import { PairFeatures } from '../../src/layers/index.js';
 
 describe('PairFeatures', () => {
   it('concatenates [h1, h2, h1 ⊙ h2, |h1 − h2|], checked against a hand computation', () => {

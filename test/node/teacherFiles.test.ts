@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { Distiller, TeacherCache, zipTeacherOutputs, type ExampleId, type TeacherOutputBatch } from '../../src/index.js';
+import { Distiller, TeacherCache, type ExampleId, type TeacherOutputBatch } from '../../src/index.js';
+import { zipTeacherOutputs } from '../../src/teachers/index.js';
 import { mlp } from '../distill/helpers.js';
 import {
   listTeacherShards,

@@ -7,11 +7,11 @@ import {
   compressionReport,
   Distiller,
   Vocabulary,
-  registerCpuTrainingKernels,
   seededRandom,
   withSeed,
   type ModelInputs,
 } from '../../src/index.js';
+import { registerCpuTrainingKernels } from '../../src/backend/index.js';
 
 const VOCAB = 60;
 const LENGTH = 10;
