@@ -3,8 +3,16 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { KdConfigError, KdShapeError } from '../errors.js';
 import type { DistillationKind } from '../losses/distillationLoss.js';
 import { validateLabels } from '../losses/distillationLoss.js';
-import { asTeacher, isLayersModel, orderInputs, type ModelInputs, type Teacher, type TeacherLike, type TeacherOutputs } from '../teachers/teacher.js';
-import { countRows, mapInputs, positiveInteger, tensorsOf } from '../teachers/inputs.js';
+import {
+  DEFAULT_BATCH_SIZE,
+  disposeBatch,
+  isDatasetLike,
+  positiveInteger,
+  type DatasetLike,
+  type DistillationBatch,
+} from '../inputs/batches.js';
+import { countRows, mapInputs, orderInputs, tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
+import { asTeacher, isLayersModel, type Teacher, type TeacherLike, type TeacherOutputs } from '../teachers/teacher.js';
 import { runCallbacks, type DistillerCallbacks } from './callbacks.js';
 import { seededRandom, shuffledIndices, withSeed, type Seed } from './seed.js';
 import { createTrainStep, type StepBatch, type StepLogs, type TrainStep } from './trainStep.js';
@@ -75,27 +83,6 @@ export interface DistillerFitArgs extends BaseFitArgs {
   teacherInputs?: ModelInputs;
 }
 
-/** One element of a dataset for {@link Distiller.fitDataset}: a batch. */
-export interface DistillationBatch {
-  /** Student inputs. */
-  xs: ModelInputs;
-  /** Labels (class ids or one-hot). */
-  ys?: tf.Tensor;
-  /** Teacher inputs, when they differ from `xs`. */
-  teacherXs?: ModelInputs;
-  /** Example ids, passed to the teacher (caches look outputs up by id). */
-  id?: tf.Tensor;
-}
-
-/** What {@link Distiller.fitDataset} needs of a dataset: `tf.data.Dataset` fits. */
-export interface DatasetLike<T> {
-  /** A fresh pass over the elements. */
-  iterator(): Promise<{
-    /** The next element, or `done`. */
-    next(): Promise<IteratorResult<T>>;
-  }>;
-}
-
 /** Options of {@link Distiller.fitDataset}. */
 export interface DistillerFitDatasetArgs extends BaseFitArgs {
   /** Batches per epoch; by default an epoch ends when the dataset does. */
@@ -111,8 +98,6 @@ export interface DistillerEvaluateArgs {
   /** What the teacher reads when it differs from the student's inputs. */
   teacherInputs?: ModelInputs;
 }
-
-const DEFAULT_BATCH_SIZE = 32;
 
 /**
  * Trains a student model against a frozen teacher, Keras-style.
@@ -252,7 +237,7 @@ export class Distiller {
     const validate =
       validationData === undefined
         ? undefined
-        : isDatasetLike(validationData)
+        : isDatasetLike<DistillationBatch>(validationData)
           ? () => this.evaluateDataset(validationData)
           : () => {
               const v = normalizeValidation(validationData);
@@ -334,8 +319,8 @@ export class Distiller {
       const batch: StepBatch = { inputs: element.xs, teacherLogits, labels: element.ys };
       return await (evaluateOnly ? step.evaluate(batch) : step(batch));
     } finally {
-      tf.dispose([...tensorsOf(element.xs), ...tensorsOf(element.teacherXs)]);
-      tf.dispose([element.ys, element.id, teacherLogits].filter((t): t is tf.Tensor => t !== undefined));
+      disposeBatch(element);
+      teacherLogits?.dispose();
     }
   }
 
@@ -499,8 +484,4 @@ function teacherModels(teacher: unknown, seen = new Set<unknown>()): tfl.LayersM
 function normalizeValidation(data: ValidationData): { x: ModelInputs; y?: tf.Tensor; teacherInputs?: ModelInputs } {
   if (Array.isArray(data)) return { x: data[0], y: data[1] };
   return data as { x: ModelInputs; y?: tf.Tensor; teacherInputs?: ModelInputs };
-}
-
-function isDatasetLike(value: unknown): value is DatasetLike<DistillationBatch> {
-  return value !== null && typeof value === 'object' && typeof (value as DatasetLike<unknown>).iterator === 'function';
 }

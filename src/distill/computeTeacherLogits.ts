@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { KdConfigError, KdDataError, KdShapeError } from '../errors.js';
 import type { DistillationKind } from '../losses/distillationLoss.js';
 import { assertLogits, assertTemperature } from '../losses/validate.js';
-import { countRows, mapInputs, positiveInteger, tensorsOf } from '../teachers/inputs.js';
-import { asTeacher, type ModelInputs, type TeacherLike, type TeacherOutputs } from '../teachers/teacher.js';
+import { positiveInteger } from '../inputs/batches.js';
+import { countRows, mapInputs, tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
+import { asTeacher, type TeacherLike, type TeacherOutputs } from '../teachers/teacher.js';
 
 /** Options of {@link computeTeacherLogits}. */
 export interface ComputeTeacherLogitsOptions {

@@ -10,7 +10,8 @@ import {
   type ResolvedLossConfig,
 } from '../losses/distillationLoss.js';
 import { assertLogits, assertSameLogitsShape } from '../losses/validate.js';
-import { endsWithSoftmax, orderInputs, type ModelInputs, type TeacherOutputs } from '../teachers/teacher.js';
+import { firstTensor, orderInputs, type ModelInputs } from '../inputs/modelInputs.js';
+import { endsWithSoftmax, type TeacherOutputs } from '../teachers/teacher.js';
 
 /** Options of {@link createTrainStep}. */
 export interface TrainStepOptions {
@@ -219,12 +220,6 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
   };
 
   return Object.assign(step, { evaluate, variables, config });
-}
-
-function firstTensor(inputs: ModelInputs): tf.Tensor {
-  if (inputs instanceof tf.Tensor) return inputs;
-  const all = Array.isArray(inputs) ? inputs : Object.values(inputs);
-  return all[0]!;
 }
 
 /** Throws when the student ends in a softmax but is declared to return logits. */

@@ -4,7 +4,8 @@
  *
  * @packageDocumentation
  */
-import { KdConfigError, KdDataError } from '../errors.js';
+import { KdDataError } from '../errors.js';
+import { DEFAULT_BATCH_SIZE, positiveInteger } from '../inputs/batches.js';
 import { checkTeacherOutputs, formatId, IdChecker, type ExampleId, type TeacherOutputBatch } from './teacherOutputs.js';
 
 /** Options of {@link alignTeacherOutputs}. */
@@ -33,7 +34,6 @@ export interface AlignedTeacherBatch<E> {
   numClasses: number;
 }
 
-const DEFAULT_BATCH_SIZE = 32;
 const DEFAULT_MAX_PENDING = 65_536;
 
 /**
@@ -78,8 +78,8 @@ async function* alignTeacherOutputsStream<E>(
   teacherOutputs: AsyncIterable<TeacherOutputBatch> | Iterable<TeacherOutputBatch>,
   options: AlignTeacherOutputsOptions<E> = {},
 ): AsyncGenerator<AlignedTeacherBatch<E>> {
-  const batchSize = positive(options.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
-  const maxPending = positive(options.maxPending ?? DEFAULT_MAX_PENDING, 'maxPending');
+  const batchSize = positiveInteger(options.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
+  const maxPending = positiveInteger(options.maxPending ?? DEFAULT_MAX_PENDING, 'maxPending');
   const idOf = options.idOf ?? ((input: E) => (input as { id: ExampleId }).id);
   const teacher = checkTeacherOutputs(teacherOutputs)[Symbol.asyncIterator]();
   const inputIds = new IdChecker();
@@ -190,11 +190,4 @@ async function* alignTeacherOutputsStream<E>(
         'the inputs ended first; they lack this example, or the id appears twice in the teacher outputs',
     );
   }
-}
-
-function positive(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new KdConfigError('INVALID_OPTION', `${name} must be a positive integer, got ${value}`);
-  }
-  return value;
 }

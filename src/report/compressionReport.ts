@@ -3,8 +3,9 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { KdConfigError, KdShapeError } from '../errors.js';
 import { isIdLabels, validateLabels } from '../losses/distillationLoss.js';
 import { assertLogits } from '../losses/validate.js';
-import { countRows, mapInputs, positiveInteger, tensorsOf } from '../teachers/inputs.js';
-import { asTeacher, isLayersModel, type ModelInputs, type Teacher, type TeacherLike } from '../teachers/teacher.js';
+import { positiveInteger } from '../inputs/batches.js';
+import { countRows, mapInputs, tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
+import { asTeacher, isLayersModel, type Teacher, type TeacherLike } from '../teachers/teacher.js';
 import { modelSize, teacherSize, type ModelSize } from './modelSize.js';
 
 /** What {@link compressionReport} measured of one model. */

@@ -1,12 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { tensorsOf } from './inputs.js';
 import { KdConfigError, KdError, KdShapeError, type KdErrorCode } from '../errors.js';
 import { logSoftmaxWithTemperature } from '../losses/softmaxWithTemperature.js';
 import { assertLogits, assertTemperature } from '../losses/validate.js';
+import { tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
 import {
   asTeacher,
   isLayersModel,
-  type ModelInputs,
   type Teacher,
   type TeacherContext,
   type TeacherLike,

@@ -10,8 +10,9 @@ import {
   type TeacherOutputBatch,
 } from '../io/teacherOutputs.js';
 import { idsOfValues, idsRequired, idTensor, lengthMismatch, readContextIds, readIds } from './ids.js';
-import { mapInputs, positiveInteger, tensorsOf } from './inputs.js';
-import { asTeacher, type ModelInputs, type Teacher, type TeacherContext, type TeacherLike, type TeacherOutputs } from './teacher.js';
+import { DEFAULT_BATCH_SIZE, disposeBatch, isDatasetLike, positiveInteger, type DatasetLike, type DistillationBatch } from '../inputs/batches.js';
+import { mapInputs, tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
+import { asTeacher, type Teacher, type TeacherContext, type TeacherLike, type TeacherOutputs } from './teacher.js';
 
 /** Options of the {@link TeacherCache} constructor. */
 export interface TeacherCacheOptions {
@@ -51,30 +52,7 @@ export interface FromTeacherOptions {
   outputs?: TeacherOutputs;
 }
 
-/** One batch of a dataset with example ids (a `fitDataset` element). */
-export interface IdBatch {
-  /** Student inputs. */
-  xs: ModelInputs;
-  /** Labels. */
-  ys?: tf.Tensor;
-  /** Teacher inputs, when they differ from `xs`. */
-  teacherXs?: ModelInputs;
-  /** Example ids: a string tensor, or int32/float32 integers below 2^24. */
-  id?: tf.Tensor;
-}
-
-/** A dataset of batches, as `tf.data.Dataset` and {@link Distiller.fitDataset} see it. */
-export interface BatchDataset<T> {
-  /** A fresh pass over the elements. */
-  iterator(): Promise<{
-    /** The next element, or `done`. */
-    next(): Promise<IteratorResult<T>>;
-  }>;
-}
-
 const DEFAULT_CAPACITY = 1024;
-/** Examples per teacher call in {@link TeacherCache.fromTeacher} (and the default window of `zipTeacherOutputs`). */
-export const DEFAULT_BATCH_SIZE = 32;
 
 /**
  * Teacher outputs held in memory, looked up by example id: a {@link Teacher}
@@ -391,7 +369,7 @@ export class TeacherCache implements Teacher {
    */
   static async fromTeacher(
     teacher: TeacherLike,
-    data: { x: ModelInputs; ids: readonly ExampleId[] | tf.Tensor } | BatchDataset<IdBatch>,
+    data: { x: ModelInputs; ids: readonly ExampleId[] | tf.Tensor } | DatasetLike<DistillationBatch>,
     options: FromTeacherOptions = {},
   ): Promise<TeacherCache> {
     const adapted = asTeacher(teacher, { outputs: options.outputs });
@@ -417,7 +395,7 @@ export class TeacherCache implements Teacher {
         out.dispose();
       }
     };
-    if ('iterator' in data && typeof data.iterator === 'function') {
+    if (isDatasetLike<DistillationBatch>(data)) {
       const iterator = await data.iterator();
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
         const element = next.value;
@@ -425,7 +403,7 @@ export class TeacherCache implements Teacher {
           if (element.id === undefined) throw idsRequired('TeacherCache.fromTeacher');
           await score(element.teacherXs ?? element.xs, element.id);
         } finally {
-          tf.dispose([...tensorsOf(element.xs), ...tensorsOf(element.teacherXs), element.ys, element.id].filter(isTensor));
+          disposeBatch(element);
         }
       }
       return cache;
@@ -516,8 +494,4 @@ export class TeacherCache implements Teacher {
         'or check that the dataset ids match the ids of the teacher outputs',
     );
   }
-}
-
-function isTensor(value: unknown): value is tf.Tensor {
-  return value instanceof tf.Tensor;
 }

@@ -3,7 +3,8 @@ import { KdDataError, KdShapeError } from '../errors.js';
 import { formatId, type ExampleId } from '../io/teacherOutputs.js';
 import { readContextIds } from './ids.js';
 import { TeacherCache } from './TeacherCache.js';
-import { asTeacher, type ModelInputs, type Teacher, type TeacherContext, type TeacherLike, type TeacherOutputs } from './teacher.js';
+import type { ModelInputs } from '../inputs/modelInputs.js';
+import { asTeacher, type Teacher, type TeacherContext, type TeacherLike, type TeacherOutputs } from './teacher.js';
 
 /** A teacher that fills a {@link TeacherCache} as it goes; see {@link cachedTeacher}. */
 export interface CachedTeacher extends Teacher {

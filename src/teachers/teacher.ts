@@ -1,9 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { KdConfigError, KdShapeError } from '../errors.js';
-
-/** What a model reads: one tensor, several (multi-input models) or a named map. */
-export type ModelInputs = tf.Tensor | tf.Tensor[] | tf.NamedTensorMap;
+import { KdConfigError } from '../errors.js';
+import { orderInputs, type ModelInputs } from '../inputs/modelInputs.js';
 
 /** Context passed to {@link Teacher.predict} on every batch. */
 export interface TeacherContext {
@@ -167,22 +165,6 @@ export function endsWithSoftmax(model: tfl.LayersModel): boolean {
   if (last.getClassName() === 'Softmax') return true;
   const activation = (last.getConfig() as { activation?: unknown }).activation;
   return activation === 'softmax';
-}
-
-/** Orders a named input map by the model's input names; passes tensors and arrays through. */
-export function orderInputs(model: tfl.LayersModel, inputs: ModelInputs): tf.Tensor | tf.Tensor[] {
-  if (inputs instanceof tf.Tensor || Array.isArray(inputs)) return inputs;
-  return model.inputNames.map((name) => {
-    const tensor = inputs[name];
-    if (tensor === undefined) {
-      throw new KdShapeError(
-        'MISSING_INPUT',
-        `the model expects an input named "${name}" but the map has ${Object.keys(inputs).join(', ') || 'no keys'}: ` +
-          `name the inputs ${model.inputNames.join(', ')}`,
-      );
-    }
-    return tensor;
-  });
 }
 
 function singleOutput(out: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap): tf.Tensor {

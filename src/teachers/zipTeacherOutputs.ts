@@ -2,8 +2,11 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { alignTeacherOutputs, type AlignTeacherOutputsOptions } from '../io/align.js';
 import type { TeacherOutputBatch } from '../io/teacherOutputs.js';
 import { idTensor, readContextIds } from './ids.js';
-import { DEFAULT_BATCH_SIZE, TeacherCache, type BatchDataset, type IdBatch } from './TeacherCache.js';
-import type { ModelInputs, Teacher, TeacherOutputs } from './teacher.js';
+import { DEFAULT_BATCH_SIZE } from '../inputs/batches.js';
+import { TeacherCache } from './TeacherCache.js';
+import type { DatasetLike, DistillationBatch } from '../inputs/batches.js';
+import type { ModelInputs } from '../inputs/modelInputs.js';
+import type { Teacher, TeacherOutputs } from './teacher.js';
 
 /** Options of {@link zipTeacherOutputs}. */
 export interface ZipTeacherOutputsOptions<E> extends AlignTeacherOutputsOptions<E> {
@@ -16,7 +19,7 @@ export interface ZipTeacherOutputsOptions<E> extends AlignTeacherOutputsOptions<
 /** What {@link zipTeacherOutputs} returns: a dataset and the teacher that serves it. */
 export interface ZippedTeacherData {
   /** `{ xs, ys?, teacherXs?, id }` batches, for `Distiller.fitDataset`. */
-  dataset: BatchDataset<IdBatch & { id: tf.Tensor }>;
+  dataset: DatasetLike<DistillationBatch & { id: tf.Tensor }>;
   /** Serves each batch's teacher rows by id, then forgets them. */
   teacher: Teacher;
 }

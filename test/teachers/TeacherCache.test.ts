@@ -11,7 +11,7 @@ import {
   TeacherCache,
   zipTeacherOutputs,
   type ExampleId,
-  type IdBatch,
+  type DistillationBatch,
   type ModelInputs,
   type Teacher,
   type TeacherContext,
@@ -57,7 +57,7 @@ function dataset(options: { shuffle: boolean; seed?: number; ids?: (i: number) =
       }
       let start = 0;
       return {
-        next: async (): Promise<IteratorResult<IdBatch>> => {
+        next: async (): Promise<IteratorResult<DistillationBatch>> => {
           if (start >= N) return { done: true, value: undefined };
           const rows = order.slice(start, start + batchSize);
           start += batchSize;
@@ -229,7 +229,7 @@ describe('cachedTeacher with Distiller.fitDataset', () => {
       iterator: async () => {
         let done = false;
         return {
-          next: async (): Promise<IteratorResult<IdBatch>> => {
+          next: async (): Promise<IteratorResult<DistillationBatch>> => {
             if (done) return { done: true, value: undefined };
             done = true;
             return { done: false, value: { xs: tf.zeros([2, FEATURES]) } };

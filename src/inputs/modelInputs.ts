@@ -1,9 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { KdConfigError, KdShapeError } from '../errors.js';
-import type { ModelInputs } from './teacher.js';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { KdShapeError } from '../errors.js';
 
-// Helpers over ModelInputs shared by `teachers` and `distill` (distill depends
-// on teachers, never the reverse, so they live here).
+// What any model reads, and the helpers over it that teachers, students,
+// distill and report all need. Ground floor: imports only errors.
+
+/** What a model reads: one tensor, several (multi-input models) or a named map. */
+export type ModelInputs = tf.Tensor | tf.Tensor[] | tf.NamedTensorMap;
 
 /** Every tensor of a {@link ModelInputs}, with a name for messages. */
 export function namedTensors(inputs: ModelInputs, label: string): Array<[string, tf.Tensor]> {
@@ -59,14 +62,23 @@ export function tensorsOf(inputs: ModelInputs | undefined): tf.Tensor[] {
   return Array.isArray(inputs) ? inputs : Object.values(inputs);
 }
 
-/**
- * Returns `value` when it is a positive integer.
- *
- * @throws {@link KdConfigError} `INVALID_OPTION` naming the option otherwise.
- */
-export function positiveInteger(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new KdConfigError('INVALID_OPTION', `${name} must be a positive integer, got ${value}`);
-  }
-  return value;
+/** The first tensor of a {@link ModelInputs} (the batch size is its first dimension). */
+export function firstTensor(inputs: ModelInputs): tf.Tensor {
+  return tensorsOf(inputs)[0]!;
+}
+
+/** Orders a named input map by the model's input names; passes tensors and arrays through. */
+export function orderInputs(model: tfl.LayersModel, inputs: ModelInputs): tf.Tensor | tf.Tensor[] {
+  if (inputs instanceof tf.Tensor || Array.isArray(inputs)) return inputs;
+  return model.inputNames.map((name) => {
+    const tensor = inputs[name];
+    if (tensor === undefined) {
+      throw new KdShapeError(
+        'MISSING_INPUT',
+        `the model expects an input named "${name}" but the map has ${Object.keys(inputs).join(', ') || 'no keys'}: ` +
+          `name the inputs ${model.inputNames.join(', ')}`,
+      );
+    }
+    return tensor;
+  });
 }
