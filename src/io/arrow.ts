@@ -61,12 +61,8 @@ const ARROW_MAGIC = 'ARROW1';
  * @returns The module.
  * @throws {@link KdConfigError} `MISSING_DEPENDENCY` naming `npm install apache-arrow` when it is not installed.
  *
- * @example
- * ```ts
- * import { loadArrow } from 'kd-ts';
- * const arrow = await loadArrow();
- * console.log(typeof arrow.tableFromIPC);
- * ```
+ * Internal (on no public entry): the Arrow reader and writer call it, e.g.
+ * `const arrow = await loadArrow(); arrow.tableFromIPC(bytes)`.
  */
 export async function loadArrow(): Promise<ArrowModule> {
   try {
@@ -105,7 +101,7 @@ export async function loadArrow(): Promise<ArrowModule> {
  *
  * @example
  * ```ts
- * import { readArrowTeacherOutputs } from 'kd-ts';
+ * import { readArrowTeacherOutputs } from 'kd-ts/io';
  * const bytes = new Uint8Array(await (await fetch('/teacher.arrow')).arrayBuffer());
  * for await (const batch of readArrowTeacherOutputs(bytes, { source: 'teacher.arrow' })) {
  *   console.log(batch.ids.length, batch.numClasses);
@@ -370,7 +366,7 @@ export interface EncodeArrowOptions {
  *
  * @example
  * ```ts
- * import { encodeArrowTeacherOutputs } from 'kd-ts';
+ * import { encodeArrowTeacherOutputs } from 'kd-ts/io';
  * const batch = { ids: ['a', 'b'], logits: new Float32Array([1, 2, 3, 4]), numClasses: 2 };
  * const chunks: Uint8Array[] = [];
  * for await (const chunk of encodeArrowTeacherOutputs([batch])) chunks.push(chunk);

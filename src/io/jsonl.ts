@@ -49,7 +49,7 @@ export type TextSource =
  *
  * @example
  * ```ts
- * import { readJsonlTeacherOutputs } from 'kd-ts';
+ * import { readJsonlTeacherOutputs } from 'kd-ts/io';
  * const text = '{"id": 0, "logits": [2.5, -1]}\n{"id": 1, "logits": [0, 3]}\n';
  * for await (const batch of readJsonlTeacherOutputs(text, { source: 'teacher.jsonl' })) {
  *   console.log(batch.ids, batch.logits); // [0, 1] Float32Array [2.5, -1, 0, 3]
@@ -172,7 +172,7 @@ function badValue(value: unknown, index: number, where: () => string): never {
  *
  * @example
  * ```ts
- * import { encodeJsonlTeacherOutputs } from 'kd-ts';
+ * import { encodeJsonlTeacherOutputs } from 'kd-ts/io';
  * const batch = { ids: [0, 1], logits: new Float32Array([2.5, -1, 0, 3]), numClasses: 2 };
  * let text = '';
  * for await (const chunk of encodeJsonlTeacherOutputs([batch])) text += chunk;

@@ -52,7 +52,7 @@ const ITEM_SIZE: Record<string, number> = { f2: 2, f4: 4, f8: 8 };
  *
  * @example
  * ```ts
- * import { parseIdList, readNpyTeacherOutputs } from 'kd-ts';
+ * import { parseIdList, readNpyTeacherOutputs } from 'kd-ts/io';
  * const bytes = new Uint8Array(await (await fetch('/teacher.npy')).arrayBuffer());
  * const ids = parseIdList(await (await fetch('/teacher.ids.json')).text());
  * for await (const batch of readNpyTeacherOutputs(bytes, ids, { source: 'teacher.npy' })) {
@@ -265,7 +265,7 @@ export interface ParseIdListOptions {
  *
  * @example
  * ```ts
- * import { parseIdList } from 'kd-ts';
+ * import { parseIdList } from 'kd-ts/io';
  * parseIdList('[3, 1, 2]'); // [3, 1, 2]
  * parseIdList('s-001\ns-002\n'); // ['s-001', 's-002']
  * parseIdList('7\n8\n'); // [7, 8]
@@ -321,7 +321,7 @@ export function parseIdList(text: string, options: ParseIdListOptions = {}): Exa
  *
  * @example
  * ```ts
- * import { encodeIdList } from 'kd-ts';
+ * import { encodeIdList } from 'kd-ts/io';
  * encodeIdList([0, 1]); // '[\n0,\n1\n]\n'
  * ```
  */
@@ -339,11 +339,8 @@ export function encodeIdList(ids: readonly ExampleId[]): string {
  * @param length - Total header length to pad to (a multiple of 64, at least the natural length).
  * @returns The header bytes; the data follows directly.
  *
- * @example
- * ```ts
- * import { npyHeader } from 'kd-ts';
- * const header = npyHeader(2, 3); // 64 bytes: "\x93NUMPY\x01\x00v\x00{'descr': '<f4', ...}"
- * ```
+ * Internal (on no public entry): the NPY encoder and kd-ts/node's file writer
+ * use it; `npyHeader(2, 3)` is 64 bytes, `"\x93NUMPY\x01\x00v\x00{'descr': '<f4', ...}"`.
  */
 export function npyHeader(rows: number, numClasses: number, length?: number): Uint8Array {
   const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${numClasses}), }`;
@@ -372,7 +369,7 @@ export function npyHeader(rows: number, numClasses: number, length?: number): Ui
  *
  * @example
  * ```ts
- * import { encodeNpyTeacherOutputs } from 'kd-ts';
+ * import { encodeNpyTeacherOutputs } from 'kd-ts/io';
  * const batch = { ids: ['a', 'b'], logits: new Float32Array([1, 2, 3, 4]), numClasses: 2 };
  * const chunks: Uint8Array[] = [];
  * for await (const chunk of encodeNpyTeacherOutputs([batch], { rows: 2, numClasses: 2 })) chunks.push(chunk);

@@ -193,8 +193,8 @@ export class RowBatcher {
  *
  * @example
  * ```ts
- * import { checkTeacherOutputs, readJsonlTeacherOutputs } from 'kd-ts';
- * const shards = [shard0Text, shard1Text];
+ * import { checkTeacherOutputs, readJsonlTeacherOutputs } from 'kd-ts/io';
+ * const shards = ['{"id": 0, "logits": [2.5, -1]}\n', '{"id": 1, "logits": [0, 3]}\n']; // e.g. two files' text
  * async function* all() {
  *   for (const [i, text] of shards.entries()) yield* readJsonlTeacherOutputs(text, { source: `part-${i}` });
  * }

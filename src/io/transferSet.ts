@@ -24,7 +24,10 @@ export type TransferSetEntry = { id: ExampleId; text: string } | { id: ExampleId
  *
  * @example
  * ```ts
- * import { augment, transferSetToJsonl, whitespaceTokenize } from 'kd-ts';
+ * import { augment } from 'kd-ts';
+ * import { transferSetToJsonl } from 'kd-ts/io';
+ * import { whitespaceTokenize } from 'kd-ts/text';
+ * const train = ['hide new secretions from the parental units ', 'contains no wit , only labored gags '];
  * const texts = [...train.map((s) => s.trim()), ...(await augment(train, { tokenizer: whitespaceTokenize }))];
  * const jsonl = [...transferSetToJsonl(texts.map((text, id) => ({ id, text })))].join('');
  * // {"id":0,"text":"hide new secretions from the parental units"}\n...
@@ -62,7 +65,7 @@ function* jsonlLines(entries: Iterable<TransferSetEntry>): Generator<string> {
  *
  * @example
  * ```ts
- * import { parseTransferSetJsonl } from 'kd-ts';
+ * import { parseTransferSetJsonl } from 'kd-ts/io';
  * const entries = parseTransferSetJsonl('{"id":0,"text":"a fine film"}\n{"id":1,"text":"dull"}\n');
  * const textById = new Map(entries.map((e) => [e.id, 'text' in e ? e.text : `${e.a} ||| ${e.b}`]));
  * ```

@@ -27,7 +27,7 @@ let unnamedLayers = 0;
  * @example
  * ```ts
  * import * as tfl from '@tensorflow/tfjs-layers';
- * import { MaskedGlobalMaxPooling1D, bidirectionalFastLstm } from 'kd-ts';
+ * import { MaskedGlobalMaxPooling1D, bidirectionalFastLstm } from 'kd-ts/layers';
  *
  * const tokens = tfl.input({ shape: [null], dtype: 'int32' });
  * const embedded = tfl.layers.embedding({ inputDim: 5000, outputDim: 64, maskZero: true }).apply(tokens);

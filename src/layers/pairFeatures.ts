@@ -24,7 +24,7 @@ let unnamedLayers = 0;
  * @example
  * ```ts
  * import * as tfl from '@tensorflow/tfjs-layers';
- * import { PairFeatures } from 'kd-ts';
+ * import { PairFeatures } from 'kd-ts/layers';
  *
  * const a = tfl.input({ shape: [300] });
  * const b = tfl.input({ shape: [300] });

@@ -19,8 +19,17 @@ export interface ProgressBarOptions {
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import { Distiller } from 'kd-ts';
  * import { progressBar } from 'kd-ts/node';
- * await distiller.fit(x, y, { epochs: 5, callbacks: [progressBar()] });
+ *
+ * const teacher = tfl.sequential({ layers: [tfl.layers.dense({ units: 3, inputShape: [4] })] });
+ * const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 3, inputShape: [4] })] });
+ * const distiller = new Distiller({ teacher, student });
+ * distiller.compile({ optimizer: 'adam', temperature: 2 });
+ * const x = tf.randomNormal([256, 4]);
+ * await distiller.fit(x, undefined, { epochs: 5, callbacks: [progressBar()] });
  * ```
  */
 export function progressBar(options: ProgressBarOptions = {}): tfl.Callback {

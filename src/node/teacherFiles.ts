@@ -101,9 +101,11 @@ async function* readTeacherOutputsStream(
  *
  * @example
  * ```ts
+ * import * as tfl from '@tensorflow/tfjs-layers';
  * import { Distiller } from 'kd-ts';
  * import { readTeacherCache } from 'kd-ts/node';
  * const teacher = await readTeacherCache('teacher.npy'); // + teacher.ids.json
+ * const student = tfl.sequential({ layers: [tfl.layers.dense({ units: teacher.numClasses ?? 10, inputShape: [784] })] });
  * const distiller = new Distiller({ teacher, student });
  * ```
  */
@@ -254,8 +256,13 @@ export interface WriteTeacherFilesResult {
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import * as tfl from '@tensorflow/tfjs-layers';
  * import { TeacherCache } from 'kd-ts';
  * import { writeTeacherOutputs } from 'kd-ts/node';
+ * const teacher = tfl.sequential({ layers: [tfl.layers.dense({ units: 10, inputShape: [784] })] });
+ * const x = tf.randomNormal([100, 784]);
+ * const ids = Array.from({ length: 100 }, (_, i) => `train-${i}`);
  * const cache = await TeacherCache.fromTeacher(teacher, { x, ids });
  * await writeTeacherOutputs(cache, 'teacher.arrow');
  * await writeTeacherOutputs(cache, 'teacher.npy'); // + teacher.ids.json
@@ -309,7 +316,9 @@ export async function writeTeacherOutputs(
  *
  * @example
  * ```ts
- * import { writeTeacherShards } from 'kd-ts/node';
+ * import { TeacherCache } from 'kd-ts';
+ * import { readTeacherOutputs, writeTeacherShards } from 'kd-ts/node';
+ * const cache = await TeacherCache.fromBatches(readTeacherOutputs('teacher.npy'));
  * await writeTeacherShards(cache, 'teacher-outputs/', { format: 'jsonl', rowsPerShard: 50_000 });
  * ```
  */

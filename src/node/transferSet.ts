@@ -17,6 +17,7 @@ import { parseTransferSetJsonl, transferSetToJsonl, type TransferSetEntry } from
  * @example
  * ```ts
  * import { writeTransferSet } from 'kd-ts/node';
+ * const texts = ['a gorgeous , witty , seductive movie .', 'contains no wit , only labored gags'];
  * await writeTransferSet('sst2/transfer.jsonl', texts.map((text, id) => ({ id, text })));
  * ```
  */

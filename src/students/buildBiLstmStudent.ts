@@ -59,12 +59,17 @@ import { resolveBiLstmOptions, type BiLstmStudentOptions, type ResolvedBiLstmOpt
  * @example
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
- * import { buildBiLstmStudent, Distiller } from 'kd-ts';
+ * import { buildBiLstmStudent, Distiller, Vocabulary, type ModelInputs } from 'kd-ts';
  *
+ * const sentences = ['a gorgeous , witty , seductive movie .', 'contains no wit , only labored gags'];
+ * const vocabulary = Vocabulary.fromCorpus(sentences, { tokenizer: 'whitespace' });
+ * const tokenIds = vocabulary.encodeBatch(sentences); // int32 [n, time]
+ * // Any teacher: a model, or a function returning logits (a stand-in for a large model here).
+ * const teacher = (x: ModelInputs) => tf.randomNormal([(x as tf.Tensor).shape[0]!, 2]);
  * const student = buildBiLstmStudent({ vocabSize: vocabulary.size, numClasses: 2 });
  * const distiller = new Distiller({ teacher, student });
  * distiller.compile({ optimizer: tf.train.adam(1e-3), kind: 'mse', alpha: 0 });
- * await distiller.fit(tokenIds, labels, { epochs: 3, batchSize: 50 }); // tokenIds: int32 [n, time]
+ * await distiller.fit(tokenIds, undefined, { epochs: 3, batchSize: 50 });
  *
  * // Sentence pairs (e.g. QQP, MNLI): fit with x = [tokensA, tokensB].
  * const pairStudent = buildBiLstmStudent({ vocabSize: vocabulary.size, numClasses: 3, pair: true });

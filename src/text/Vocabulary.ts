@@ -155,6 +155,7 @@ export class Vocabulary {
    * @example
    * ```ts
    * import { Vocabulary } from 'kd-ts';
+   * const sentences = ['a fine film', 'a dull film', 'a fine cast'];
    * const vocab = Vocabulary.fromCorpus(sentences, { tokenizer: 'whitespace', minCount: 2, maxSize: 20_000 });
    * console.log(vocab.size);
    * ```
@@ -191,6 +192,7 @@ export class Vocabulary {
    * @example
    * ```ts
    * import { Vocabulary } from 'kd-ts';
+   * const vocab = Vocabulary.fromCorpus(['a fine film', 'a dull film'], { tokenizer: 'whitespace' });
    * const text = JSON.stringify(vocab);           // save it anywhere
    * const same = Vocabulary.fromJSON(text);
    * ```
@@ -228,6 +230,8 @@ export class Vocabulary {
    *
    * @example
    * ```ts
+   * import { Vocabulary } from 'kd-ts';
+   * const vocab = Vocabulary.fromCorpus(['a fine film', 'a dull film'], { tokenizer: 'whitespace' });
    * vocab.idOf('film'); // e.g. 4
    * vocab.idOf('<mask>'); // 2
    * ```
@@ -244,6 +248,8 @@ export class Vocabulary {
    *
    * @example
    * ```ts
+   * import { Vocabulary } from 'kd-ts';
+   * const vocab = Vocabulary.fromCorpus(['a fine film', 'a dull film'], { tokenizer: 'whitespace' });
    * vocab.has('film'); // true
    * ```
    */
@@ -260,6 +266,8 @@ export class Vocabulary {
    *
    * @example
    * ```ts
+   * import { Vocabulary } from 'kd-ts';
+   * const vocab = Vocabulary.fromCorpus(['a fine film', 'a dull film'], { tokenizer: 'whitespace' });
    * vocab.tokenOf(0); // '<pad>'
    * ```
    */
@@ -283,6 +291,8 @@ export class Vocabulary {
    *
    * @example
    * ```ts
+   * import { Vocabulary } from 'kd-ts';
+   * const vocab = Vocabulary.fromCorpus(['a fine film', 'a dull film'], { tokenizer: 'whitespace' });
    * vocab.encode('a fine film', { maxLength: 2 });   // [3, 6]
    * vocab.encode('a fine film', { padTo: 5 });       // [3, 6, 4, 0, 0]
    * ```
@@ -311,6 +321,8 @@ export class Vocabulary {
    *
    * @example
    * ```ts
+   * import { Vocabulary } from 'kd-ts';
+   * const vocab = Vocabulary.fromCorpus(['a fine film', 'a dull film'], { tokenizer: 'whitespace' });
    * const x = vocab.encodeBatch(['a fine film', 'dull'], { maxLength: 50 }); // [2, 3]
    * const y = vocab.encodeBatch(['a fine film'], { padTo: 8 });                // [1, 8]
    * ```
@@ -331,6 +343,8 @@ export class Vocabulary {
    *
    * @example
    * ```ts
+   * import { Vocabulary } from 'kd-ts';
+   * const vocab = Vocabulary.fromCorpus(['a fine film', 'a dull film'], { tokenizer: 'whitespace' });
    * const { ids, shape } = vocab.encodeBatchIds(['a fine film', 'dull']); // Int32Array(6), [2, 3]
    * ```
    */
@@ -358,6 +372,8 @@ export class Vocabulary {
    *
    * @example
    * ```ts
+   * import { Vocabulary } from 'kd-ts';
+   * const vocab = Vocabulary.fromCorpus(['a fine film', 'a dull film'], { tokenizer: 'whitespace' });
    * vocab.decode([3, 6, 2, 0]); // 'a fine <mask>'
    * ```
    */
@@ -374,6 +390,8 @@ export class Vocabulary {
    *
    * @example
    * ```ts
+   * import { Vocabulary } from 'kd-ts';
+   * const vocab = Vocabulary.fromCorpus(['a fine film', 'a dull film'], { tokenizer: 'whitespace' });
    * const text = JSON.stringify(vocab); // {"format":"kd-ts/vocabulary","version":1,"tokens":[...],...}
    * ```
    */

@@ -61,7 +61,8 @@ export interface AugmentOptions {
  *
  * @example
  * ```ts
- * import { augment, whitespaceTokenize } from 'kd-ts';
+ * import { augment } from 'kd-ts';
+ * import { whitespaceTokenize } from 'kd-ts/text';
  * const sentences = ['a gorgeous , witty , seductive movie . ', 'contains no wit , only labored gags '];
  * const extra = await augment(sentences, { nIter: 20, seed: 1, tokenizer: whitespaceTokenize });
  * const transferSet = [...sentences.map((s) => s.trim()), ...extra];
@@ -101,7 +102,7 @@ export async function augment(
  *
  * @example
  * ```ts
- * import { augmentPairs } from 'kd-ts';
+ * import { augmentPairs } from 'kd-ts/text';
  * const extra = await augmentPairs([['a man is playing a guitar .', 'a person plays music .']], { nIter: 6, seed: 3 });
  * ```
  */

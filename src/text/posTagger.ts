@@ -29,7 +29,7 @@ let defaultTagger: Promise<PosTagger> | undefined;
  *
  * @example
  * ```ts
- * import { loadPosTagger } from 'kd-ts';
+ * import { loadPosTagger } from 'kd-ts/text';
  * const tag = await loadPosTagger();
  * tag(['it', "'s", 'a', 'charming', 'film', '.']); // ['PRP', 'VBZ', 'DT', 'JJ', 'NN', '.']
  * ```

@@ -64,7 +64,7 @@ export function tokenize(text: string): string[] {
  *
  * @example
  * ```ts
- * import { whitespaceTokenize } from 'kd-ts';
+ * import { whitespaceTokenize } from 'kd-ts/text';
  * whitespaceTokenize('contains no wit , only labored gags ');
  * // ['contains', 'no', 'wit', ',', 'only', 'labored', 'gags']
  * ```
@@ -84,7 +84,7 @@ export function whitespaceTokenize(text: string): string[] {
  *
  * @example
  * ```ts
- * import { tokenizeSst2 } from 'kd-ts';
+ * import { tokenizeSst2 } from 'kd-ts/text';
  * tokenizeSst2("it 's a charming and often affecting journey . "); // 8 tokens
  * ```
  */
