@@ -1,11 +1,17 @@
 /**
  * A training kernel for tfjs's cpu backend: `UnsortedSegmentSum` (the
- * gradient of Gather, hence of every Embedding layer) in one pass.
+ * gradient of Gather, hence of every Embedding layer) in one pass
+ * (`kernels/cpu/UnsortedSegmentSum.ts`).
  *
  * @packageDocumentation
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { KdBackendError } from '../errors.js';
+import { registerKdKernels, type KdKernelConfig } from './kernels/registry.js';
+import { unsortedSegmentSumConfig } from './kernels/cpu/UnsortedSegmentSum.js';
+
+/** What {@link registerCpuTrainingKernels} registers, in place of the stock kernels. */
+export const CPU_TRAINING_KERNELS: readonly KdKernelConfig[] = [unsortedSegmentSumConfig];
 
 /**
  * Replaces tfjs-backend-cpu's `UnsortedSegmentSum` with a one-pass version.
@@ -37,7 +43,7 @@ import { KdBackendError } from '../errors.js';
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
  * import '@tensorflow/tfjs-backend-cpu';
- * import { registerCpuTrainingKernels } from 'kd-ts';
+ * import { registerCpuTrainingKernels } from 'kd-ts/backend';
  *
  * registerCpuTrainingKernels();
  * await tf.setBackend('cpu');
@@ -45,111 +51,11 @@ import { KdBackendError } from '../errors.js';
  * ```
  */
 export function registerCpuTrainingKernels(): string[] {
-  const existing = tf.getKernel(tf.UnsortedSegmentSum, CPU);
-  if (existing === undefined) {
+  if (CPU_TRAINING_KERNELS.some(({ kernelName, backendName }) => tf.getKernel(kernelName, backendName) === undefined)) {
     throw new KdBackendError(
       'BACKEND_UNAVAILABLE',
       'the cpu backend is not registered: import @tensorflow/tfjs-backend-cpu before registerCpuTrainingKernels()',
     );
   }
-  if (!isOurs(existing.kernelFunc)) {
-    stockUnsortedSegmentSum = existing.kernelFunc;
-    // Unregister first: registering over a kernel logs a warning.
-    tf.unregisterKernel(tf.UnsortedSegmentSum, CPU);
-    tf.registerKernel({ ...existing, kernelFunc: markAsOurs(unsortedSegmentSum as unknown as tf.KernelFunc) });
-  }
-  return [tf.UnsortedSegmentSum];
-}
-
-const CPU = 'cpu';
-
-/** The stock kernel, for inputs this one hands back. */
-let stockUnsortedSegmentSum: tf.KernelFunc | undefined;
-
-/**
- * Marks kd-ts's kernelFunc under a global symbol, so that a second copy of
- * kd-ts in the same process (ESM next to CJS) sees it as registered.
- */
-const KD_KERNEL = Symbol.for('kd-ts.cpuTrainingKernels.kernel');
-
-function markAsOurs(kernelFunc: tf.KernelFunc): tf.KernelFunc {
-  const marked = kernelFunc as tf.KernelFunc & { [KD_KERNEL]?: boolean };
-  if (marked[KD_KERNEL] === undefined) Object.defineProperty(marked, KD_KERNEL, { value: true });
-  return marked;
-}
-
-function isOurs(kernelFunc: tf.KernelFunc): boolean {
-  return (kernelFunc as tf.KernelFunc & { [KD_KERNEL]?: boolean })[KD_KERNEL] === true;
-}
-
-/** What the kernel uses of tfjs-backend-cpu's `MathBackendCPU` (typed structurally: it is only a devDependency). */
-interface CpuBackend {
-  readSync(dataId: tf.DataId): tf.BackendValues;
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: tf.BackendValues): tf.TensorInfo;
-}
-
-interface KernelArgs {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-}
-
-/**
- * out[s, ...] = Σ over rows i with segmentIds[i] = s of x[i, ...], in row
- * order; ids outside [0, numSegments) dropped. Touches each row once and each
- * segment that occurs once (a one-hot product would cost numSegments times more).
- */
-function unsortedSegmentSum(args: KernelArgs): tf.TensorInfo | tf.TensorInfo[] {
-  const name = tf.UnsortedSegmentSum;
-  const { x, segmentIds } = args.inputs;
-  const numSegments = (args.attrs as unknown as tf.UnsortedSegmentSumAttrs | undefined)?.numSegments;
-  if (x === undefined || segmentIds === undefined) {
-    throw new KdBackendError('UNSUPPORTED_KERNEL_INPUT', `${name}: inputs x and segmentIds are required`);
-  }
-  if (x.dtype !== 'float32' || segmentIds.shape.length !== 1) {
-    if (stockUnsortedSegmentSum === undefined) {
-      throw new KdBackendError('UNSUPPORTED_KERNEL_INPUT', `${name} on cpu (kd-ts): the stock kernel for this input is missing`);
-    }
-    return stockUnsortedSegmentSum(args as Parameters<tf.KernelFunc>[0]);
-  }
-  if (segmentIds.dtype !== 'int32') {
-    throw new KdBackendError('UNSUPPORTED_KERNEL_INPUT', `${name}: segmentIds must be int32, got ${segmentIds.dtype}`);
-  }
-  if (typeof numSegments !== 'number' || !Number.isInteger(numSegments) || numSegments < 0) {
-    throw new KdBackendError('UNSUPPORTED_KERNEL_INPUT', `${name}: numSegments must be a non-negative integer, got ${String(numSegments)}`);
-  }
-  const rows = segmentIds.shape[0]!;
-  if (x.shape.length < 1 || x.shape[0] !== rows) {
-    throw new KdBackendError(
-      'UNSUPPORTED_KERNEL_INPUT',
-      `${name}: segmentIds shape [${segmentIds.shape}] must be a prefix of x shape [${x.shape}]`,
-    );
-  }
-  const backend = args.backend as CpuBackend;
-  const innerShape = x.shape.slice(1);
-  const inner = tf.util.sizeFromShape(innerShape);
-  const values = backend.readSync(x.dataId) as Float32Array;
-  const ids = backend.readSync(segmentIds.dataId) as Int32Array;
-  // Rows grouped by segment, in row order; each segment summed in float64 and
-  // rounded once, as the stock kernel's Sum does (a float32 running sum would
-  // round after every row and differ in the last bits).
-  const rowsOf = new Map<number, number[]>();
-  for (let i = 0; i < rows; i++) {
-    const id = ids[i]!;
-    if (id < 0 || id >= numSegments) continue;
-    const group = rowsOf.get(id);
-    if (group === undefined) rowsOf.set(id, [i]);
-    else group.push(i);
-  }
-  const sums = new Float32Array(numSegments * inner);
-  const sum = new Float64Array(inner);
-  for (const [id, group] of rowsOf) {
-    sum.fill(0);
-    for (const row of group) {
-      const from = row * inner;
-      for (let j = 0; j < inner; j++) sum[j]! += values[from + j]!;
-    }
-    sums.set(sum, id * inner);
-  }
-  return backend.makeTensorInfo([numSegments, ...innerShape], 'float32', sums);
+  return registerKdKernels(CPU_TRAINING_KERNELS);
 }

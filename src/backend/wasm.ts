@@ -1,8 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { KdBackendError } from '../errors.js';
+import { WASM } from './kernels/wasm/heap.js';
 import { registerWasmFastMatMul } from './wasmFastMatMul.js';
 import { registerWasmFastSlice } from './wasmSlice.js';
 import { registerWasmTrainingKernels } from './wasmTrainingKernels.js';
+
+/**
+ * What {@link enableWasmTraining} registers, in order: each register function
+ * and how its kernels are listed (replacements that only make a stock kernel
+ * faster are marked `(fast)`).
+ */
+const WASM_ADDITIONS: ReadonlyArray<{ register: () => string[]; fast: boolean }> = [
+  { register: registerWasmTrainingKernels, fast: false },
+  { register: registerWasmFastMatMul, fast: true },
+  { register: registerWasmFastSlice, fast: true },
+];
 
 /**
  * Makes tfjs's wasm backend fit for training, in one idempotent call: adds
@@ -17,7 +29,8 @@ import { registerWasmTrainingKernels } from './wasmTrainingKernels.js';
  * Call it after importing `@tensorflow/tfjs-backend-wasm`, before or after
  * `tf.setBackend('wasm')`. `pickTrainingBackend` calls it when it picks wasm.
  *
- * @returns The names of the kernels kd-ts provides on wasm.
+ * @returns The names of the kernels kd-ts provides on wasm; those that
+ *   replace a stock kernel only to be faster end in ` (fast)`.
  * @throws {@link KdBackendError} `BACKEND_UNAVAILABLE` when the wasm backend's kernels are not registered.
  *
  * @example
@@ -31,14 +44,11 @@ import { registerWasmTrainingKernels } from './wasmTrainingKernels.js';
  * ```
  */
 export function enableWasmTraining(): string[] {
-  if (tf.getKernelsForBackend('wasm').length === 0) {
+  if (tf.getKernelsForBackend(WASM).length === 0) {
     throw new KdBackendError(
       'BACKEND_UNAVAILABLE',
       'the wasm backend is not registered: import @tensorflow/tfjs-backend-wasm before enableWasmTraining()',
     );
   }
-  const added = registerWasmTrainingKernels();
-  registerWasmFastMatMul();
-  const slices = registerWasmFastSlice();
-  return [...added, 'BatchMatMul (fast)', '_FusedMatMul (fast)', ...slices.map((name) => `${name} (fast)`)];
+  return WASM_ADDITIONS.flatMap(({ register, fast }) => register().map((name) => (fast ? `${name} (fast)` : name)));
 }

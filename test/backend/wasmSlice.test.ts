@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
+// tfjs-layers registers tfjs-core's gradients, which the gradient test needs (kd-ts's root entry used to bring it in).
+import '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerWasmFastSlice } from '../../src/backend/index.js';
 
