@@ -55,9 +55,12 @@ export type KdErrorCode =
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
  * import { distillationLoss, KdError } from 'kd-ts';
+ * const studentLogits = tf.randomNormal([4, 10]);
+ * const teacherLogits = tf.randomNormal([4, 10]);
  * try {
- *   distillationLoss(student, teacher, { temperature: 0 });
+ *   distillationLoss(studentLogits, teacherLogits, { temperature: 0 });
  * } catch (e) {
  *   if (e instanceof KdError && e.code === 'INVALID_TEMPERATURE') console.log(e.message);
  * }

@@ -48,8 +48,12 @@ const PROB_FLOOR = 1e-30;
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import * as tfl from '@tensorflow/tfjs-layers';
  * import { computeTeacherLogits } from 'kd-ts';
  *
+ * const teacher = tfl.sequential({ layers: [tfl.layers.dense({ units: 10, inputShape: [784] })] });
+ * const x = tf.randomNormal([2000, 784]);
  * const teacherLogits = await computeTeacherLogits(teacher, x, { batchSize: 512 });
  * console.log(teacherLogits.shape); // [rows, classes]
  * ```

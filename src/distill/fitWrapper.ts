@@ -15,7 +15,10 @@ import { assertStudentOutputs } from './trainStep.js';
  *
  * @example
  * ```ts
- * import { DISTILLATION_HEAD_OUTPUTS, compileForDistillation } from 'kd-ts';
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import { DISTILLATION_HEAD_OUTPUTS, compileForDistillation, withDistillationHead } from 'kd-ts/distill';
+ * const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 10, inputShape: [784] })] });
+ * const wrapped = withDistillationHead(student);
  * const [hard] = DISTILLATION_HEAD_OUTPUTS; // 'hard'
  * compileForDistillation(wrapped, { optimizer: 'adam', temperature: 4, alpha: 0.1, metrics: { [hard]: 'acc' } });
  * ```
@@ -82,7 +85,13 @@ export type FitLoss = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
  * import * as tfl from '@tensorflow/tfjs-layers';
  * import { computeTeacherLogits, withDistillationHead } from 'kd-ts';
  *
+ * const teacher = tfl.sequential({ layers: [
+ *   tfl.layers.dense({ units: 64, activation: 'relu', inputShape: [784] }),
+ *   tfl.layers.dense({ units: 10 }),
+ * ] });
  * const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 10, inputShape: [784] })] });
+ * const x = tf.randomNormal([512, 784]);
+ * const labels = tf.randomUniform([512], 0, 10, 'int32');
  * const teacherLogits = await computeTeacherLogits(teacher, x, { batchSize: 256 });
  * const wrapped = withDistillationHead(student, { optimizer: tf.train.adam(1e-2), temperature: 4, alpha: 0.1 });
  * await wrapped.fit(x, [tf.oneHot(labels, 10), teacherLogits], { epochs: 5, batchSize: 64 });
@@ -122,8 +131,13 @@ export function withDistillationHead(student: tfl.LayersModel, compile?: Compile
  * @example
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
- * import { compileForDistillation, withDistillationHead } from 'kd-ts';
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import { compileForDistillation, withDistillationHead } from 'kd-ts/distill';
  *
+ * const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 10, inputShape: [784] })] });
+ * const x = tf.randomNormal([256, 784]);
+ * const oneHotLabels = tf.oneHot(tf.randomUniform([256], 0, 10, 'int32'), 10);
+ * const teacherLogits = tf.randomNormal([256, 10]); // e.g. from computeTeacherLogits
  * const wrapped = withDistillationHead(student);
  * compileForDistillation(wrapped, { optimizer: tf.train.adam(1e-3), temperature: 2, alpha: 0.5, metrics: { hard: 'acc' } });
  * const history = await wrapped.fit(x, [oneHotLabels, teacherLogits], { epochs: 3 });
@@ -166,8 +180,10 @@ export function compileForDistillation(wrapped: tfl.LayersModel, options: Compil
  * @example
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
- * import { distillationFitLosses, withDistillationHead } from 'kd-ts';
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import { distillationFitLosses, withDistillationHead } from 'kd-ts/distill';
  *
+ * const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 10, inputShape: [784] })] });
  * const wrapped = withDistillationHead(student);
  * wrapped.compile({ optimizer: tf.train.adam(1e-3), loss: distillationFitLosses({ temperature: 4, alpha: 0.1 }) });
  * ```

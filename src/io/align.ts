@@ -57,7 +57,7 @@ const DEFAULT_MAX_PENDING = 65_536;
  *
  * @example
  * ```ts
- * import { alignTeacherOutputs, readJsonlTeacherOutputs } from 'kd-ts';
+ * import { alignTeacherOutputs, readJsonlTeacherOutputs } from 'kd-ts/io';
  * const inputs = [{ id: 1, text: 'great' }, { id: 0, text: 'awful' }];
  * const teacher = readJsonlTeacherOutputs('{"id":0,"logits":[3,-3]}\n{"id":1,"logits":[-2,2]}\n');
  * for await (const batch of alignTeacherOutputs(inputs, teacher, { batchSize: 2 })) {

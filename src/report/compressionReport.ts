@@ -207,7 +207,13 @@ export async function compressionReport(options: CompressionReportOptions): Prom
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import * as tfl from '@tensorflow/tfjs-layers';
  * import { compressionReport, formatCompressionReport } from 'kd-ts';
+ * const teacher = tfl.sequential({ layers: [tfl.layers.dense({ units: 10, inputShape: [784] })] });
+ * const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 10, inputShape: [784] })] });
+ * const x = tf.randomNormal([100, 784]);
+ * const labels = tf.randomUniform([100], 0, 10, 'int32');
  * const report = await compressionReport({ teacher, student, x, labels });
  * console.log(formatCompressionReport(report));
  * ```

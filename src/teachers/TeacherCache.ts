@@ -73,7 +73,7 @@ const DEFAULT_CAPACITY = 1024;
  *
  * @example
  * ```ts
- * import * as tf from '@tensorflow/tfjs-core';
+ * import * as tfl from '@tensorflow/tfjs-layers';
  * import { Distiller, TeacherCache } from 'kd-ts';
  *
  * const cache = new TeacherCache();
@@ -82,6 +82,7 @@ const DEFAULT_CAPACITY = 1024;
  * batch.dispose();
  *
  * // As a teacher: fitDataset elements { xs, id } get the rows of their ids.
+ * const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 2, inputShape: [4] })] });
  * const distiller = new Distiller({ teacher: cache, student });
  * ```
  */
@@ -360,7 +361,9 @@ export class TeacherCache implements Teacher {
    * @example
    * ```ts
    * import * as tf from '@tensorflow/tfjs-core';
+   * import * as tfl from '@tensorflow/tfjs-layers';
    * import { TeacherCache } from 'kd-ts';
+   * const teacherModel = tfl.sequential({ layers: [tfl.layers.dense({ units: 5, inputShape: [20] })] });
    * const x = tf.randomNormal([100, 20]);
    * const ids = Array.from({ length: 100 }, (_, i) => i);
    * const cache = await TeacherCache.fromTeacher(teacherModel, { x, ids }, { batchSize: 32 });
@@ -438,7 +441,8 @@ export class TeacherCache implements Teacher {
    *
    * @example
    * ```ts
-   * import { readJsonlTeacherOutputs, TeacherCache } from 'kd-ts';
+   * import { TeacherCache } from 'kd-ts';
+   * import { readJsonlTeacherOutputs } from 'kd-ts/io';
    * const cache = await TeacherCache.fromBatches(readJsonlTeacherOutputs('{"id":"a","logits":[1,2]}\n'));
    * console.log(cache.size); // 1
    * ```

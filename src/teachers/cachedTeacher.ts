@@ -40,12 +40,27 @@ export interface CachedTeacher extends Teacher {
  * @example
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
+ * import * as tfl from '@tensorflow/tfjs-layers';
  * import { cachedTeacher, Distiller } from 'kd-ts';
  *
- * const teacher = cachedTeacher(bertLikeModel);
+ * const bigModel = tfl.sequential({ layers: [
+ *   tfl.layers.dense({ units: 256, activation: 'relu', inputShape: [20] }),
+ *   tfl.layers.dense({ units: 5 }),
+ * ] });
+ * const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 5, inputShape: [20] })] });
+ * const teacher = cachedTeacher(bigModel);
  * const distiller = new Distiller({ teacher, student });
  * distiller.compile({ optimizer: 'adam', temperature: 4 });
- * // Elements { xs, id }: the teacher runs in epoch 1 only.
+ * // Elements { xs, id } (a tf.data.Dataset fits too); fresh tensors each pass: fitDataset disposes them.
+ * const x = tf.randomNormal([256, 20]);
+ * const datasetWithIds = {
+ *   iterator: async () => (async function* () {
+ *     for (let start = 0; start < 256; start += 64) {
+ *       yield { xs: tf.slice(x, start, 64), id: tf.range(start, start + 64, 1, 'int32') };
+ *     }
+ *   })(),
+ * };
+ * // The teacher runs in epoch 1 only.
  * await distiller.fitDataset(datasetWithIds, { epochs: 5 });
  * console.log(teacher.teacherCalls, teacher.cache.size);
  * ```

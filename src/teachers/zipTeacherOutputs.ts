@@ -42,14 +42,23 @@ export interface ZippedTeacherData {
  * @example
  * ```ts
  * import * as tf from '@tensorflow/tfjs-core';
- * import { Distiller, zipTeacherOutputs } from 'kd-ts';
+ * import * as tfl from '@tensorflow/tfjs-layers';
+ * import { Distiller } from 'kd-ts';
  * import { readTeacherOutputs } from 'kd-ts/node';
+ * import { zipTeacherOutputs } from 'kd-ts/teachers';
  *
+ * // Your input rows, in any order, with the ids of the teacher's rows (an async reader fits too).
+ * const inputRows = [{ id: 0, tokens: [5, 8, 2] }, { id: 1, tokens: [7, 3, 0] }];
  * const { dataset, teacher } = zipTeacherOutputs(
- *   () => readInputRows('inputs.jsonl'), // your own reader of { id, tokens } rows
+ *   () => inputRows,
  *   () => readTeacherOutputs('teacher-outputs/'), // part-00000.jsonl, part-00001.jsonl, ...
  *   { batchSize: 64, toTensors: (rows) => ({ xs: tf.tensor2d(rows.map((r) => r.tokens), undefined, 'int32') }) },
  * );
+ * const student = tfl.sequential({ layers: [
+ *   tfl.layers.embedding({ inputDim: 10, outputDim: 8, inputLength: 3 }),
+ *   tfl.layers.flatten(),
+ *   tfl.layers.dense({ units: 2 }),
+ * ] });
  * const distiller = new Distiller({ teacher, student });
  * distiller.compile({ optimizer: 'adam', temperature: 4 });
  * await distiller.fitDataset(dataset, { epochs: 3 });
