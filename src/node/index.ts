@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export { saveStudent, loadStudent } from './saveStudent.js';
+export { saveStudent, loadStudent, type SaveStudentOptions, type SaveStudentResult } from './saveStudent.js';
 export { progressBar, type ProgressBarOptions } from './progressBar.js';
 export { pickNodeBackend, type PickNodeBackendOptions } from './pickNodeBackend.js';
 export {

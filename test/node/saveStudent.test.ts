@@ -1,4 +1,6 @@
-import { mkdtemp, readFile, rm, writeFile, truncate } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile, truncate } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -41,6 +43,96 @@ describe('saveStudent / loadStudent', () => {
     await saveStudent(mlp(6, 5, 3, 2), dir);
     await truncate(join(dir, 'weights.bin'), 10);
     await expect(loadStudent(dir)).rejects.toThrow(/hold 10 bytes but model.json describes/);
+  });
+});
+
+/** Serves a directory over HTTP, as a browser would fetch a saved model. */
+async function serve(directory: string): Promise<{ server: Server; url: string }> {
+  const server = createServer(async (request, response) => {
+    try {
+      const body = await readFile(join(directory, (request.url ?? '/').slice(1)));
+      response.writeHead(200, { 'content-type': request.url?.endsWith('.json') ? 'application/json' : 'application/octet-stream' });
+      response.end(body);
+    } catch {
+      response.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+describe('saveStudent with quantize', () => {
+  const model = () =>
+    tfl.sequential({
+      layers: [
+        tfl.layers.dense({ units: 64, activation: 'relu', inputShape: [784], kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) }),
+        tfl.layers.dense({ units: 10, kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }) }),
+      ],
+    });
+
+  it('writes tfjs quantized weights that stock tf.loadLayersModel reads over HTTP and loadStudent reads from disk', async () => {
+    const student = model();
+    const x = tf.randomUniform([500, 784], 0, 1, 'float32', 3);
+    const reference = student.predict(x) as tf.Tensor;
+    await saveStudent(student, join(dir, 'float32'));
+    const floatBytes = (await stat(join(dir, 'float32', 'weights.bin'))).size;
+    const { server, url } = await serve(dir);
+    try {
+      for (const quantize of ['uint8', 'uint16', 'float16'] as const) {
+        const result = await saveStudent(student, join(dir, quantize), { quantize });
+        const bytes = (await stat(join(dir, quantize, 'weights.bin'))).size;
+        expect(bytes / floatBytes).toBeLessThanOrEqual(quantize === 'uint8' ? 0.3 : 0.55);
+        expect(result.quantization).toMatchObject({ dtype: quantize, bytesBefore: floatBytes, bytesAfter: bytes });
+        // The 784 × 64 kernel is quantized; the biases and the 64 × 10 output kernel stay float32.
+        expect(result.quantization!.weights.map((w) => w.storedAs)).toEqual([quantize, 'float32', 'float32', 'float32']);
+        const json = JSON.parse(await readFile(join(dir, quantize, 'model.json'), 'utf8'));
+        expect(json.weightsManifest[0].weights[0].quantization.dtype).toBe(quantize);
+
+        const before = tf.memory().numTensors;
+        for (const loaded of [await tfl.loadLayersModel(`${url}/${quantize}/model.json`), await loadStudent(join(dir, quantize))]) {
+          const predicted = loaded.predict(x) as tf.Tensor;
+          const agree = tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(predicted, -1), tf.argMax(reference, -1)), 'float32')).dataSync()[0]!);
+          expect(agree).toBeGreaterThanOrEqual(0.95);
+          predicted.dispose();
+          loaded.dispose();
+        }
+        expect(tf.memory().numTensors).toBe(before);
+      }
+    } finally {
+      server.close();
+      tf.dispose([x, reference]);
+      student.dispose();
+    }
+  });
+
+  it('loadStudent names a corrupt quantization entry (stock tfjs loads NaN weights or throws a plain Error)', async () => {
+    const student = model();
+    await saveStudent(student, dir, { quantize: 'uint8' });
+    const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
+    const edit = async (change: (q: Record<string, unknown>) => void) => {
+      const copy = structuredClone(json);
+      change(copy.weightsManifest[0].weights[0].quantization);
+      await writeFile(join(dir, 'model.json'), JSON.stringify(copy));
+    };
+    await edit((q) => (q.min = 'NaN'));
+    // Stock tfjs, reading the same files over HTTP: no error, NaN weights.
+    const { server, url } = await serve(dir);
+    const stock = await tfl.loadLayersModel(`${url}/model.json`).finally(() => server.close());
+    expect(Number.isNaN(stock.getWeights()[0]!.dataSync()[0])).toBe(true);
+    stock.dispose();
+    await expect(loadStudent(dir)).rejects.toMatchObject({ name: 'KdDataError', code: 'CORRUPT_FILE', message: expect.stringMatching(/min "NaN"/) });
+    await edit((q) => (q.dtype = 'uint4'));
+    await expect(loadStudent(dir)).rejects.toThrow(/quantization dtype "uint4"/);
+    await edit((q) => delete q.scale);
+    await expect(loadStudent(dir)).rejects.toThrow(/scale missing/);
+    student.dispose();
+  });
+
+  it('refuses an unknown quantization with a typed error, writing nothing', async () => {
+    const student = model();
+    await expect(saveStudent(student, join(dir, 'bad'), { quantize: 'int8' as 'uint8' })).rejects.toMatchObject({ name: 'KdConfigError', code: 'INVALID_OPTION' });
+    await expect(stat(join(dir, 'bad', 'model.json'))).rejects.toThrow();
+    student.dispose();
   });
 });
 
