@@ -2,7 +2,9 @@
 # Packs kd-ts as it would be published, installs the tarball into a fresh
 # project next to the tfjs sub-packages only (tfjs-core, tfjs-layers,
 # tfjs-backend-cpu: no umbrella @tensorflow/tfjs, no tfjs-node), then runs one
-# distillation step through the ESM entry and through the CJS entry.
+# distillation step through the ESM entry and through the CJS entry, and
+# imports a name from every subpath entry in both formats (a class shared by
+# two entries must be one class: errors thrown behind kd-ts/io are kd-ts's).
 #
 # Usage: npm run build && bash scripts/pack-smoke.sh
 # Env:
@@ -16,9 +18,15 @@ tfjs_version="4.22.0"
 
 log() { printf 'pack-smoke: %s\n' "$*" >&2; }
 
-for f in index.js index.cjs index.d.ts index.d.cts node.js node.cjs node.d.ts node.d.cts; do
-  if [[ ! -f "$repo_root/dist/$f" ]]; then
-    log "missing dist/$f: run \`npm run build\` first"
+# Every file the exports map names (each entry: ESM and CJS code and types).
+mapfiles="$(cd "$repo_root" && node -e '
+  const pkg = require("./package.json");
+  const leaves = (t) => (typeof t === "string" ? [t] : Object.values(t).flatMap(leaves));
+  console.log([...new Set(leaves(pkg.exports))].filter((f) => f.startsWith("./dist/")).join("\n"));
+')"
+for f in $mapfiles; do
+  if [[ ! -f "$repo_root/$f" ]]; then
+    log "missing $f: run \`npm run build\` first"
     exit 1
   fi
 done

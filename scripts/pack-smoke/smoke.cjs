@@ -5,8 +5,17 @@
 const tf = require('@tensorflow/tfjs-core');
 const tfl = require('@tensorflow/tfjs-layers');
 require('@tensorflow/tfjs-backend-cpu');
-const { Distiller, distillationLoss, softmaxWithTemperature, seededRandom } = require('kd-ts');
+const kd = require('kd-ts');
+const { Distiller, distillationLoss, softmaxWithTemperature, seededRandom } = kd;
 const kdNode = require('kd-ts/node');
+// One name from each subpath entry.
+const { logSoftmaxWithTemperature } = require('kd-ts/losses');
+const { TeacherCache } = require('kd-ts/teachers');
+const { Distiller: DistillerFromSubpath, DISTILLATION_HEAD_OUTPUTS } = require('kd-ts/distill');
+const { parseIdList } = require('kd-ts/io');
+const { whitespaceTokenize } = require('kd-ts/text');
+const { registerCpuTrainingKernels } = require('kd-ts/backend');
+const { MaskedGlobalMaxPooling1D } = require('kd-ts/layers');
 
 const label = 'pack-smoke cjs';
 
@@ -33,6 +42,27 @@ async function main() {
   assert(tf.getBackend() === 'cpu', `backend is ${tf.getBackend()}, expected cpu`);
   assert(typeof Distiller === 'function', 'Distiller is not a class');
   assert(kdNode !== null && typeof kdNode === 'object', "require('kd-ts/node') did not give an exports object");
+
+  // Subpath entries: each gives working values, and a class re-exported by two
+  // entries is one class (the build shares chunks in both formats), so errors
+  // thrown behind one entry are instances of the classes of another.
+  assert(DistillerFromSubpath === Distiller, "kd-ts/distill's Distiller is not kd-ts's Distiller");
+  assert(TeacherCache === kd.TeacherCache, "kd-ts/teachers' TeacherCache is not kd-ts's TeacherCache");
+  assert(DISTILLATION_HEAD_OUTPUTS.join() === 'hard,soft', `DISTILLATION_HEAD_OUTPUTS is ${DISTILLATION_HEAD_OUTPUTS}`);
+  assert(whitespaceTokenize(' a  b ').join('|') === 'a|b', 'whitespaceTokenize');
+  assert(registerCpuTrainingKernels().includes('UnsortedSegmentSum'), 'registerCpuTrainingKernels');
+  assert(typeof MaskedGlobalMaxPooling1D === 'function' && MaskedGlobalMaxPooling1D.className.startsWith('kd>'), 'MaskedGlobalMaxPooling1D');
+  const logProbs = logSoftmaxWithTemperature(tf.tensor2d([[0, 0]]), 2).arraySync()[0];
+  assert(logProbs.every((v) => Math.abs(v - Math.log(0.5)) < 1e-6), `logSoftmaxWithTemperature gave ${logProbs}`);
+  let thrown;
+  try {
+    parseIdList('[1,');
+  } catch (error) {
+    thrown = error;
+  }
+  assert(thrown !== undefined, "kd-ts/io's parseIdList accepted truncated JSON");
+  assert(thrown instanceof kd.KdError, `kd-ts/io threw ${thrown && thrown.constructor.name}, not an instance of $require('kd-ts').KdError`);
+  assert(thrown.constructor === kd.KdDataError && thrown.code === 'CORRUPT_FILE', `kd-ts/io threw ${thrown.constructor.name} ${thrown.code}`);
 
   // softmaxWithTemperature: rows sum to 1.
   const logits = tf.tensor2d([[1, 2, 3], [0, 0, 0]]);

@@ -4,8 +4,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
+import * as kd from 'kd-ts';
 import { Distiller, distillationLoss, softmaxWithTemperature, seededRandom } from 'kd-ts';
 import * as kdNode from 'kd-ts/node';
+// One name from each subpath entry.
+import { logSoftmaxWithTemperature } from 'kd-ts/losses';
+import { TeacherCache } from 'kd-ts/teachers';
+import { Distiller as DistillerFromSubpath, DISTILLATION_HEAD_OUTPUTS } from 'kd-ts/distill';
+import { parseIdList } from 'kd-ts/io';
+import { whitespaceTokenize } from 'kd-ts/text';
+import { registerCpuTrainingKernels } from 'kd-ts/backend';
+import { MaskedGlobalMaxPooling1D } from 'kd-ts/layers';
 
 const label = 'pack-smoke esm';
 
@@ -32,6 +41,27 @@ async function main() {
   assert(tf.getBackend() === 'cpu', `backend is ${tf.getBackend()}, expected cpu`);
   assert(typeof Distiller === 'function', 'Distiller is not a class');
   assert(kdNode !== null && typeof kdNode === 'object', "import 'kd-ts/node' did not give a module namespace");
+
+  // Subpath entries: each gives working values, and a class re-exported by two
+  // entries is one class (the build shares chunks in both formats), so errors
+  // thrown behind one entry are instances of the classes of another.
+  assert(DistillerFromSubpath === Distiller, "kd-ts/distill's Distiller is not kd-ts's Distiller");
+  assert(TeacherCache === kd.TeacherCache, "kd-ts/teachers' TeacherCache is not kd-ts's TeacherCache");
+  assert(DISTILLATION_HEAD_OUTPUTS.join() === 'hard,soft', `DISTILLATION_HEAD_OUTPUTS is ${DISTILLATION_HEAD_OUTPUTS}`);
+  assert(whitespaceTokenize(' a  b ').join('|') === 'a|b', 'whitespaceTokenize');
+  assert(registerCpuTrainingKernels().includes('UnsortedSegmentSum'), 'registerCpuTrainingKernels');
+  assert(typeof MaskedGlobalMaxPooling1D === 'function' && MaskedGlobalMaxPooling1D.className.startsWith('kd>'), 'MaskedGlobalMaxPooling1D');
+  const logProbs = logSoftmaxWithTemperature(tf.tensor2d([[0, 0]]), 2).arraySync()[0];
+  assert(logProbs.every((v) => Math.abs(v - Math.log(0.5)) < 1e-6), `logSoftmaxWithTemperature gave ${logProbs}`);
+  let thrown;
+  try {
+    parseIdList('[1,');
+  } catch (error) {
+    thrown = error;
+  }
+  assert(thrown !== undefined, "kd-ts/io's parseIdList accepted truncated JSON");
+  assert(thrown instanceof kd.KdError, `kd-ts/io threw ${thrown && thrown.constructor.name}, not an instance of $import('kd-ts').KdError`);
+  assert(thrown.constructor === kd.KdDataError && thrown.code === 'CORRUPT_FILE', `kd-ts/io threw ${thrown.constructor.name} ${thrown.code}`);
 
   // softmaxWithTemperature: rows sum to 1.
   const logits = tf.tensor2d([[1, 2, 3], [0, 0, 0]]);
