@@ -2,10 +2,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-// The one-way dependencies of ../shared/ARCHITECTURE.md, checked on the
-// sources: a folder may import only the kd-ts folders listed for it. Keeps
-// `text` and `io` free of the rest (they parse files a browser or a Python
-// teacher shares with us), and core code free of Node-only modules.
+// The one-way dependencies of docs/architecture.md ("Folders and what they
+// may import"), checked on the sources: a folder may import only the kd-ts
+// folders listed for it. Keeps `text` and `io` free of the rest (they parse
+// files a browser or a Python teacher shares with us), and core code free of
+// Node-only modules. test/architecture-doc.test.ts keeps that document's
+// folder table equal to src/.
 const ALLOWED: Record<string, readonly string[]> = {
   errors: [],
   // Model inputs and batches of them: the ground floor every model-running folder stands on.
