@@ -76,6 +76,7 @@ export {
   type CompressionReport,
   type CompressionReportOptions,
   type ModelMeasurements,
+  type QuantizedMeasurements,
 } from './report/compressionReport.js';
 export { buildBiLstmStudent } from './students/buildBiLstmStudent.js';
 export {
