@@ -6,7 +6,11 @@ import { assertLogits } from '../losses/validate.js';
 import { positiveInteger } from '../inputs/batches.js';
 import { countRows, mapInputs, tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
 import { asTeacher, isLayersModel, type Teacher, type TeacherLike } from '../teachers/teacher.js';
+import type { WeightQuantization } from '../io/quantize.js';
 import { modelSize, teacherSize, type ModelSize } from './modelSize.js';
+import { loadQuantizedCopy, type QuantizedMeasurements } from './quantizedStudent.js';
+
+export type { QuantizedMeasurements } from './quantizedStudent.js';
 
 /** What {@link compressionReport} measured of one model. */
 export interface ModelMeasurements {
@@ -59,6 +63,8 @@ export interface CompressionReport {
   backend: string;
   /** Timed runs per model (the latency is their median). */
   repeats: number;
+  /** The student saved with quantized weights and loaded back, one entry per `quantize` option, in order; absent without it. */
+  quantized?: QuantizedMeasurements[];
 }
 
 /** Options of {@link compressionReport}. */
@@ -86,6 +92,13 @@ export interface CompressionReportOptions {
    * teacher): reported as given. Ignored for LayersModel teachers.
    */
   teacherSize?: { parameters: number; bytes: number; weightBytes?: number };
+  /**
+   * Also measure the student saved with quantized weights (`'uint8'`,
+   * `'uint16'`, `'float16'`, as `saveStudent(..., { quantize })` writes
+   * them) and loaded back by tfjs: bytes, accuracy, agreement with the
+   * teacher and with the float32 student, one entry each in `quantized`.
+   */
+  quantize?: readonly WeightQuantization[];
 }
 
 const DEFAULTS = { batchSize: 256, repeats: 7, warmup: 1, latencyRows: 1000 } as const;
@@ -102,6 +115,10 @@ const DEFAULTS = { batchSize: 256, repeats: 7, warmup: 1, latencyRows: 1000 } as
  *   `tf.io.withSaveHandler`: the weight data plus the `model.json` that
  *   `saveStudent` writes (topology and weight manifest, UTF-8). No optimizer state.
  * - **Accuracy and agreement**: argmax over all rows of `x`, in inference mode.
+ * - **Quantized students** (with `quantize`): the student saved into memory
+ *   with quantized weights, loaded back with `tf.loadLayersModel` (which
+ *   dequantizes), and scored on all rows of `x`. Its latency is the float32
+ *   student's: tfjs computes in float32 whatever the stored format.
  * - **Latency**: the median of `repeats` timed runs, each predicting
  *   `latencyRows` rows in batches of `batchSize` and downloading every
  *   batch's output (`await data()`), so asynchronous backends (webgl,
@@ -114,7 +131,8 @@ const DEFAULTS = { batchSize: 256, repeats: 7, warmup: 1, latencyRows: 1000 } as
  * @throws {@link KdShapeError} `LENGTH_MISMATCH` when x, teacher inputs and labels differ in rows;
  *   `CLASS_COUNT_MISMATCH` when teacher and student disagree in classes, or one-hot labels differ from both.
  * @throws {@link KdDataError} `LABEL_OUT_OF_RANGE` for labels that are not class ids of the models.
- * @throws {@link KdConfigError} `INVALID_OPTION` for a non-positive batchSize, repeats or latencyRows.
+ * @throws {@link KdConfigError} `INVALID_OPTION` for a non-positive batchSize, repeats or latencyRows,
+ *   or a `quantize` entry other than 'uint8', 'uint16' and 'float16'.
  *
  * @example
  * ```ts
@@ -129,8 +147,9 @@ const DEFAULTS = { batchSize: 256, repeats: 7, warmup: 1, latencyRows: 1000 } as
  * const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 10, inputShape: [784] })] });
  * const x = tf.randomNormal([500, 784]);
  * const labels = tf.randomUniform([500], 0, 10, 'int32');
- * const report = await compressionReport({ teacher, student, x, labels, repeats: 5 });
+ * const report = await compressionReport({ teacher, student, x, labels, repeats: 5, quantize: ['uint8'] });
  * console.log(formatCompressionReport(report));
+ * console.log(report.quantized?.[0]?.bytes, 'bytes with uint8 weights');
  * ```
  */
 export async function compressionReport(options: CompressionReportOptions): Promise<CompressionReport> {
@@ -144,6 +163,12 @@ export async function compressionReport(options: CompressionReportOptions): Prom
   const warmup = options.warmup ?? DEFAULTS.warmup;
   if (!Number.isInteger(warmup) || warmup < 0) {
     throw new KdConfigError('INVALID_OPTION', `warmup must be an integer ≥ 0, got ${warmup}`);
+  }
+  const quantize = [...(options.quantize ?? [])];
+  for (const dtype of quantize) {
+    if (!['uint8', 'uint16', 'float16'].includes(dtype)) {
+      throw new KdConfigError('INVALID_OPTION', `quantize entries must be 'uint8', 'uint16' or 'float16', got ${JSON.stringify(dtype)}`);
+    }
   }
   const rows = countRows([['x', x], ['teacherInputs', options.teacherInputs], ['labels', labels]]);
   const teacher = asTeacher(options.teacher);
@@ -180,6 +205,26 @@ export async function compressionReport(options: CompressionReportOptions): Prom
   });
   const teacherMeasurements = measure(teacherSizes, scored.predictions[0]!, latencies[0]!);
   const studentMeasurements = measure(studentSizes, scored.predictions[1]!, latencies[1]!);
+  const quantized: QuantizedMeasurements[] = [];
+  for (const dtype of quantize) {
+    const copy = await loadQuantizedCopy(student, dtype);
+    try {
+      const predicted = (await argmaxes([asTeacher(copy.model, { outputs: 'logits' })], [x], rows, batchSize, [`the ${dtype} student's output`]))
+        .predictions[0]!;
+      quantized.push({
+        dtype,
+        bytes: copy.bytes,
+        weightBytes: copy.weightBytes,
+        ...(labelIds === undefined ? {} : { accuracy: shareEqual(predicted, labelIds) }),
+        agreement: shareEqual(predicted, scored.predictions[0]!),
+        studentAgreement: shareEqual(predicted, scored.predictions[1]!),
+        bytesRatio: teacherMeasurements.bytes / copy.bytes,
+        keptFloat32: copy.keptFloat32,
+      });
+    } finally {
+      copy.model.dispose();
+    }
+  }
   return {
     teacher: teacherMeasurements,
     student: studentMeasurements,
@@ -194,12 +239,15 @@ export async function compressionReport(options: CompressionReportOptions): Prom
     batchSize,
     backend: tf.getBackend(),
     repeats,
+    ...(quantize.length > 0 ? { quantized } : {}),
   };
 }
 
 /**
  * Formats a {@link CompressionReport} as a Markdown table (teacher, student,
- * teacher ÷ student), followed by one line on agreement and how latency was measured.
+ * teacher ÷ student), followed by one line on agreement and how latency was
+ * measured; with quantized students, a second table with one row per stored
+ * format (float32 teacher, float32 student, then each quantized student).
  * Unknown values (`NaN`) print as `n/a`.
  *
  * @param report - What {@link compressionReport} returned.
@@ -230,15 +278,42 @@ export function formatCompressionReport(report: CompressionReport): string {
   if (hasAccuracy) {
     body.push(['accuracy', percent(teacher.accuracy!), percent(student.accuracy!), '']);
   }
-  const widths = header.map((h, c) => Math.max(h.length, ...body.map((row) => row[c]!.length)));
-  const line = (cells: string[]) =>
-    `| ${cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`;
-  const rule = `|${widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
   const note =
     `Agreement (student argmax = teacher argmax): ${percent(report.agreement)} of ${integer(report.rows)} rows. ` +
     `Latency: median of ${report.repeats} runs of ${integer(report.latencyRows)} rows in batches of ${report.batchSize}, ` +
     `backend ${report.backend}.`;
-  return [line(header), rule, ...body.map(line), '', note].join('\n');
+  const parts = [markdownTable(header, body), '', note];
+  if (report.quantized !== undefined && report.quantized.length > 0) {
+    const accuracy = (value: number | undefined) => (value === undefined ? '-' : percent(value));
+    const stored = [
+      ['teacher, float32', bytes(teacher.bytes), times(1), accuracy(teacher.accuracy), '-', '-'],
+      ['student, float32', bytes(student.bytes), times(ratios.bytes), accuracy(student.accuracy), percent(report.agreement), '-'],
+      ...report.quantized.map((q) => [
+        `student, ${q.dtype}`,
+        bytes(q.bytes),
+        times(q.bytesRatio),
+        accuracy(q.accuracy),
+        percent(q.agreement),
+        percent(q.studentAgreement),
+      ]),
+    ];
+    parts.push(
+      '',
+      markdownTable(['weights stored as', 'saved size', 'teacher ÷', 'accuracy', 'agreement with teacher', 'agreement with float32 student'], stored),
+      '',
+      'Quantized students: saved in tfjs\'s weight format and loaded back with tf.loadLayersModel; their latency is the float32 student\'s.',
+    );
+  }
+  return parts.join('\n');
+}
+
+/** A Markdown table: first column left-aligned, the others right-aligned. */
+function markdownTable(header: string[], body: string[][]): string {
+  const widths = header.map((h, c) => Math.max(h.length, ...body.map((row) => row[c]!.length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(header), rule, ...body.map(line)].join('\n');
 }
 
 /** Argmax of each model's output over all rows, in batches; also checks both give the same classes. */
@@ -247,6 +322,7 @@ async function argmaxes(
   inputs: ModelInputs[],
   rows: number,
   batchSize: number,
+  names: readonly string[] = ["the teacher's output", "the student's output"],
 ): Promise<{ predictions: Int32Array[]; classes: number }> {
   const predictions = models.map(() => new Int32Array(rows));
   const classes: number[] = [];
@@ -257,7 +333,7 @@ async function argmaxes(
       let output: tf.Tensor | undefined;
       try {
         output = await models[m]!.predict(batch, { temperature: 1 });
-        assertLogits(output, m === 0 ? "the teacher's output" : "the student's output");
+        assertLogits(output, names[m]!);
         classes[m] ??= output.shape[1]!;
         const predicted = tf.argMax(output, -1);
         predictions[m]!.set(await predicted.data(), start);
@@ -266,7 +342,7 @@ async function argmaxes(
         tf.dispose([...tensorsOf(batch), ...(output === undefined ? [] : [output])]);
       }
     }
-    if (classes[0] !== classes[1]) {
+    if (classes.some((c) => c !== classes[0])) {
       throw new KdShapeError(
         'CLASS_COUNT_MISMATCH',
         `the teacher outputs ${classes[0]} classes but the student ${classes[1]}: compare models of the same task`,

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { isLayersModel, type TeacherLike } from '../teachers/teacher.js';
+import { teacherModels, type TeacherLike } from '../teachers/teacher.js';
 
 /** Size of a model: parameters, and bytes saved in tfjs's layers format. */
 export interface ModelSize {
@@ -20,23 +20,33 @@ const UNKNOWN: ModelSize = { parameters: Number.NaN, bytes: Number.NaN, weightBy
  * topology and the weight manifest (no optimizer state, no training config).
  */
 export async function modelSize(model: tfl.LayersModel): Promise<ModelSize> {
-  let size: ModelSize = UNKNOWN;
+  return { parameters: model.countParams(), ...artifactsSize(await modelArtifacts(model)) };
+}
+
+/** What `model.save` hands an IOHandler, captured in memory. */
+export async function modelArtifacts(model: tfl.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let saved: tf.io.ModelArtifacts | undefined;
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
-      const weightBytes = byteLength(artifacts.weightData);
-      const modelJson = {
-        modelTopology: artifacts.modelTopology,
-        format: artifacts.format,
-        generatedBy: artifacts.generatedBy,
-        convertedBy: artifacts.convertedBy ?? null,
-        weightsManifest: [{ paths: ['./weights.bin'], weights: artifacts.weightSpecs ?? [] }],
-      };
-      const jsonBytes = new TextEncoder().encode(JSON.stringify(modelJson)).byteLength;
-      size = { parameters: model.countParams(), bytes: weightBytes + jsonBytes, weightBytes };
+      saved = artifacts;
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     }),
   );
-  return size;
+  return saved!;
+}
+
+/** Bytes of saved artifacts as `saveStudent` writes them: the weight data plus `model.json` (UTF-8). */
+export function artifactsSize(artifacts: tf.io.ModelArtifacts): { bytes: number; weightBytes: number } {
+  const weightBytes = byteLength(artifacts.weightData);
+  const modelJson = {
+    modelTopology: artifacts.modelTopology,
+    format: artifacts.format,
+    generatedBy: artifacts.generatedBy,
+    convertedBy: artifacts.convertedBy ?? null,
+    weightsManifest: [{ paths: ['./weights.bin'], weights: artifacts.weightSpecs ?? [] }],
+  };
+  const jsonBytes = new TextEncoder().encode(JSON.stringify(modelJson)).byteLength;
+  return { bytes: weightBytes + jsonBytes, weightBytes };
 }
 
 /**
@@ -51,8 +61,9 @@ export async function teacherSize(
   if (given !== undefined) {
     return { parameters: given.parameters, bytes: given.bytes, weightBytes: given.weightBytes ?? Number.NaN };
   }
-  const models = leafModels(teacher);
-  if (models === undefined) return UNKNOWN;
+  // Known only when every part of the teacher is a LayersModel (an EnsembleTeacher of models, say).
+  const { models, complete } = teacherModels(teacher);
+  if (!complete) return UNKNOWN;
   const sizes = await Promise.all(models.map(modelSize));
   return sizes.reduce(
     (sum, s) => ({
@@ -62,26 +73,6 @@ export async function teacherSize(
     }),
     { parameters: 0, bytes: 0, weightBytes: 0 },
   );
-}
-
-/**
- * The distinct LayersModels a teacher is made of, or undefined when any part
- * is something else (a function, a GraphModel), whose size cannot be known.
- */
-function leafModels(teacher: unknown, seen = new Set<unknown>()): tfl.LayersModel[] | undefined {
-  if (isLayersModel(teacher)) return [teacher];
-  if (teacher === null || typeof teacher !== 'object' || seen.has(teacher)) return undefined;
-  seen.add(teacher);
-  const { members, source } = teacher as { members?: ReadonlyArray<{ source?: unknown }>; source?: unknown };
-  const parts = Array.isArray(members) ? members.map((m) => m.source) : source !== undefined ? [source] : [];
-  if (parts.length === 0) return undefined;
-  const models: tfl.LayersModel[] = [];
-  for (const part of parts) {
-    const found = leafModels(part, seen);
-    if (found === undefined) return undefined;
-    for (const model of found) if (!models.includes(model)) models.push(model);
-  }
-  return models;
 }
 
 function byteLength(data: tf.io.WeightData | undefined): number {
