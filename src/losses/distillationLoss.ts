@@ -1,21 +1,27 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { KdConfigError, KdDataError, KdShapeError } from '../errors.js';
+import { DISTILLATION_KINDS, perRowDivergence, resolveBeta, type DistillationKind } from './divergences.js';
+import { assertLogitsPair, assertMaskShape, assertTokenLabelsShape, batchReducer, validateMask, validateTokenLabels } from './tokenLevel.js';
 import {
-  assertAlpha,
-  assertFinite,
-  assertLogits,
-  assertSameLogitsShape,
-  assertTemperature,
-} from './validate.js';
+  assertTopK,
+  assertTopKBelowClasses,
+  assertTopKTeacherShape,
+  isTopKLogits,
+  perRowTopKKl,
+  validateTopKTeacher,
+  type TopKLogits,
+} from './topK.js';
+import { assertAlpha, assertFinite, assertTemperature } from './validate.js';
 
-/** Which distillation term to use. */
-export type DistillationKind = 'kl' | 'mse';
+export type { DistillationKind } from './divergences.js';
+export type { TopKLogits } from './topK.js';
+export { shiftAndScale } from './shiftAndScale.js';
 
 /** Options of {@link distillationLoss}. */
 export interface DistillationLossOptions {
   /**
-   * Softening temperature T (> 0). Required for `kind: 'kl'`; ignored by
-   * `kind: 'mse'`, which compares raw logits.
+   * Softening temperature T (> 0). Required by every kind but `'mse'`, which
+   * compares raw logits and ignores it.
    */
   temperature?: number;
   /**
@@ -26,16 +32,39 @@ export interface DistillationLossOptions {
   alpha?: number;
   /**
    * Ground-truth labels: class ids (`[batch]` or `[batch, 1]`, int or
-   * integral float) or one-hot / soft labels (`[batch, classes]`).
+   * integral float) or one-hot / soft labels (`[batch, classes]`). With
+   * token-level logits: ids `[batch, time]` or one-hot `[batch, time, classes]`
+   * (any value at masked tokens, e.g. −100).
    */
   labels?: tf.Tensor;
-  /** `'kl'` (Hinton, default) or `'mse'` (Tang et al.). */
+  /**
+   * The distillation term: `'kl'` (Hinton, default), `'reverse-kl'`, `'jsd'`
+   * (with {@link DistillationLossOptions.beta}), `'tvd'`, or `'mse'` (Tang et al.).
+   */
   kind?: DistillationKind;
+  /**
+   * `kind: 'jsd'` only: the teacher's weight in the mixture m = beta·p + (1 − beta)·q,
+   * strictly between 0 and 1 (default 0.5, the symmetric Jensen–Shannon divergence).
+   */
+  beta?: number;
+  /**
+   * `kind: 'kl'` only: keep the teacher's k largest logits per row, renormalize its
+   * softmax over them, and compare with the student's full softmax. An integer in
+   * [1, classes). Implied when the teacher outputs are given as {@link TopKLogits}.
+   */
+  topK?: number;
   /** Per-example weights `[batch]`: the batch reduction becomes `Σ wᵢ·lᵢ / Σ wᵢ`. */
   sampleWeights?: tf.Tensor;
   /**
-   * Multiply the KL term by T² (default true) so its gradients keep the
-   * same scale as the hard-label term's when T changes (Hinton et al. 2015, §2).
+   * Token-level logits only: `[batch, time]`, 1 (or true) for a token that counts,
+   * 0 for padding. Terms are averaged over each example's unmasked tokens, then
+   * over the examples.
+   */
+  mask?: tf.Tensor;
+  /**
+   * Multiply the divergence by T² (default true; `'mse'` never is) so its
+   * gradients keep the same scale as the hard-label term's when T changes
+   * (Hinton et al. 2015, §2).
    */
   scaleByTemperatureSquared?: boolean;
   /**
@@ -51,6 +80,10 @@ export interface ResolvedLossConfig {
   kind: DistillationKind;
   temperature: number;
   alpha: number;
+  /** The jsd mixture weight (0.5 when unused). */
+  beta: number;
+  /** Keep the teacher's k largest logits (kind 'kl' only); undefined for all classes. */
+  topK?: number;
   scaleByTemperatureSquared: boolean;
 }
 
@@ -65,26 +98,50 @@ export interface DistillationLossTerms {
  * The knowledge-distillation loss between student and teacher logits, with
  * an optional hard-label term.
  *
- * - `kind: 'kl'` (default): `KL(softmax(t/T) ‖ softmax(s/T))` per example,
- *   averaged over the batch and multiplied by T² (Hinton et al. 2015, §2:
- *   the soft-target gradients scale as 1/T², hence × T²).
+ * With p = softmax(t/T) and q = softmax(s/T), per example:
+ * - `kind: 'kl'` (default): Σ p·log(p/q) (Hinton et al. 2015);
+ * - `kind: 'reverse-kl'`: Σ q·log(q/p);
+ * - `kind: 'jsd'`: m = beta·p + (1 − beta)·q, beta·KL(p‖m) + (1 − beta)·KL(q‖m),
+ *   `beta` ∈ (0, 1), default 0.5 (TRL's generalized JSD);
+ * - `kind: 'tvd'`: ½·Σ |p − q|;
+ * - these four are averaged over the batch and multiplied by T² (Hinton et al.
+ *   2015, §2: the soft-target gradients scale as 1/T², hence × T²); for `'tvd'`
+ *   that makes the gradients grow with T (see docs/losses.md);
  * - `kind: 'mse'`: `Σ_classes (t − s)²` per example, averaged over the batch
  *   (Tang et al. 2019, eq. 2); the temperature is ignored. PyTorch's
  *   `F.mse_loss` also averages over classes, so it is smaller by a factor C.
+ * - `topK: k` (kind `'kl'`): p̃ = the teacher's softmax renormalized over its k
+ *   largest logits, Σ over those k classes of p̃·(log p̃ − log q), q the student's
+ *   full softmax. The teacher may be given as top-k only ({@link TopKLogits}).
+ * - Token-level logits `[batch, time, classes]` (optional `mask` `[batch, time]`):
+ *   every term is averaged over each example's unmasked tokens, then over the
+ *   examples (the mean of per-example means; an example without unmasked
+ *   tokens drops out).
  * - With `labels`: `alpha · CE(softmax(s), labels) + (1 − alpha) · distillation`;
  *   the cross-entropy uses the student at T = 1. `alpha` weights the
  *   hard-label term, as in Keras and Tang et al.
  * - Without labels: the distillation term alone, weight 1 (alpha must be 0).
  * - `sampleWeights` turn every batch mean into `Σ wᵢ·lᵢ / Σ wᵢ`.
  *
- * @param studentLogits - `[batch, classes]` student logits (not probabilities).
- * @param teacherLogits - `[batch, classes]` teacher logits. Compute them outside any gradient
- *   closure (the Distiller does): the loss is meant to be differentiated w.r.t. the student only.
+ * A teacher that returns probabilities is passed as log-probabilities
+ * (`tf.log(tf.maximum(p, 1e-30))`, as the Distiller does): softmax(log p / T)
+ * is p sharpened or softened by T, for every kind but `'mse'`.
+ *
+ * @param studentLogits - `[batch, classes]` or `[batch, time, classes]` student logits (not probabilities).
+ * @param teacherLogits - Teacher logits of the same shape, or its top-k outputs ({@link TopKLogits}).
+ *   Compute them outside any gradient closure (the Distiller does): the loss is meant to be
+ *   differentiated w.r.t. the student only.
  * @param options - See {@link DistillationLossOptions}.
  * @returns A scalar loss, differentiable w.r.t. `studentLogits`.
- * @throws {@link KdConfigError} for T ≤ 0, alpha outside [0, 1], alpha > 0 without labels.
- * @throws {@link KdShapeError} for class-count or batch-size mismatches.
- * @throws {@link KdDataError} for NaN/Inf logits or labels out of range.
+ * @throws {@link KdConfigError} for T ≤ 0, alpha outside [0, 1], alpha > 0 without labels
+ *   (`INVALID_TEMPERATURE`, `INVALID_ALPHA`, `ALPHA_WITHOUT_LABELS`), an unknown kind
+ *   (`INVALID_OPTION`), beta outside (0, 1) or with another kind than `'jsd'` (`INVALID_BETA`),
+ *   topK not an integer in [1, classes) or with another kind than `'kl'` (`INVALID_TOP_K`).
+ * @throws {@link KdShapeError} for rank, class-count or batch-size mismatches (logits, labels,
+ *   mask, sample weights, top-k ids and logits).
+ * @throws {@link KdDataError} for NaN/Inf logits, labels out of range, a mask that is not 0/1
+ *   or masks every token (`INVALID_MASK`), top-k ids out of range or repeated in a row
+ *   (`INVALID_TOP_K_IDS`).
  *
  * @example
  * ```ts
@@ -100,26 +157,55 @@ export interface DistillationLossTerms {
  */
 export function distillationLoss(
   studentLogits: tf.Tensor,
-  teacherLogits: tf.Tensor,
+  teacherLogits: tf.Tensor | TopKLogits,
   options: DistillationLossOptions = {},
 ): tf.Scalar {
   const config = resolveLossConfig(options, options.labels !== undefined);
-  assertLogits(studentLogits, 'student logits');
-  assertLogits(teacherLogits, 'teacher logits');
-  assertSameLogitsShape(studentLogits, teacherLogits);
-  if (options.validate !== false) {
-    assertFinite(studentLogits, 'NON_FINITE_LOGITS', 'student logits', 'lower the learning rate or check the inputs');
-    assertFinite(teacherLogits, 'NON_FINITE_TEACHER_OUTPUT', 'teacher logits', 'check the teacher and its inputs');
-    if (options.labels !== undefined) validateLabels(options.labels, studentLogits.shape[1], studentLogits.shape[0]);
-    if (options.sampleWeights !== undefined) validateSampleWeights(options.sampleWeights, studentLogits.shape[0]);
-  } else {
-    if (options.labels !== undefined) assertLabelsShape(options.labels, studentLogits.shape);
-    if (options.sampleWeights !== undefined) assertSampleWeightsShape(options.sampleWeights, studentLogits.shape[0]);
-  }
+  checkLossInputs(studentLogits, teacherLogits, config, options);
   return tf.tidy(() => {
-    const terms = distillationLossTerms(studentLogits, teacherLogits, config, options.labels, options.sampleWeights);
-    return terms.loss;
+    const { labels, sampleWeights, mask } = options;
+    return distillationLossTerms(studentLogits, teacherLogits, config, labels, sampleWeights, mask).loss;
   });
+}
+
+/**
+ * Shape checks of every input of the loss, and with `validate` (default
+ * true) their values, with one synchronous read each.
+ * @internal
+ */
+export function checkLossInputs(
+  studentLogits: tf.Tensor,
+  teacherLogits: tf.Tensor | TopKLogits,
+  config: ResolvedLossConfig,
+  options: Pick<DistillationLossOptions, 'labels' | 'sampleWeights' | 'mask' | 'validate'>,
+): void {
+  const topKTeacher = isTopKLogits(teacherLogits);
+  assertLogitsPair(studentLogits, topKTeacher ? undefined : teacherLogits);
+  const shape = studentLogits.shape;
+  const numClasses = shape[shape.length - 1]!;
+  if (topKTeacher) {
+    assertTopK(config.topK ?? teacherLogits.ids.shape[teacherLogits.ids.rank - 1], config.kind);
+    assertTopKTeacherShape(teacherLogits, shape, config.topK);
+  } else if (config.topK !== undefined) {
+    assertTopKBelowClasses(config.topK, numClasses);
+  }
+  const { labels, sampleWeights, mask } = options;
+  if (mask !== undefined) assertMaskShape(mask, shape);
+  if (labels !== undefined) {
+    if (shape.length === 3) assertTokenLabelsShape(labels, shape);
+    else assertLabelsShape(labels, shape);
+  }
+  if (sampleWeights !== undefined) assertSampleWeightsShape(sampleWeights, shape[0]!);
+  if (options.validate === false) return;
+  assertFinite(studentLogits, 'NON_FINITE_LOGITS', 'student logits', 'lower the learning rate or check the inputs');
+  if (topKTeacher) validateTopKTeacher(teacherLogits, numClasses);
+  else assertFinite(teacherLogits, 'NON_FINITE_TEACHER_OUTPUT', 'teacher logits', 'check the teacher and its inputs');
+  if (mask !== undefined) validateMask(mask);
+  if (labels !== undefined) {
+    if (shape.length === 3) validateTokenLabels(labels, numClasses, mask);
+    else validateLabels(labels, numClasses, shape[0]);
+  }
+  if (sampleWeights !== undefined) validateSampleWeights(sampleWeights, shape[0]!);
 }
 
 /**
@@ -127,15 +213,20 @@ export function distillationLoss(
  * @internal
  */
 export function resolveLossConfig(
-  options: Pick<DistillationLossOptions, 'temperature' | 'alpha' | 'kind' | 'scaleByTemperatureSquared'>,
+  options: Pick<DistillationLossOptions, 'temperature' | 'alpha' | 'kind' | 'beta' | 'topK' | 'scaleByTemperatureSquared'>,
   hasLabels: boolean,
 ): ResolvedLossConfig {
   const kind = options.kind ?? 'kl';
-  if (kind !== 'kl' && kind !== 'mse') {
-    throw new KdConfigError('INVALID_OPTION', `kind must be 'kl' or 'mse', got ${String(kind)}`);
+  if (!DISTILLATION_KINDS.includes(kind)) {
+    throw new KdConfigError(
+      'INVALID_OPTION',
+      `kind must be one of ${DISTILLATION_KINDS.map((k) => `'${k}'`).join(', ')}, got ${String(kind)}`,
+    );
   }
   // 'mse' compares raw logits: its temperature is ignored, hence not validated.
-  if (kind === 'kl') assertTemperature(options.temperature);
+  if (kind !== 'mse') assertTemperature(options.temperature);
+  const beta = resolveBeta(options.beta, kind);
+  if (options.topK !== undefined) assertTopK(options.topK, kind);
   const alpha = options.alpha ?? 0;
   assertAlpha(alpha);
   if (alpha > 0 && !hasLabels) {
@@ -148,6 +239,8 @@ export function resolveLossConfig(
     kind,
     temperature: options.temperature ?? 1,
     alpha,
+    beta,
+    ...(options.topK !== undefined ? { topK: options.topK } : {}),
     scaleByTemperatureSquared: options.scaleByTemperatureSquared ?? true,
   };
 }
@@ -158,61 +251,52 @@ export function resolveLossConfig(
  * @internal
  */
 export function distillationLossTerms(
-  studentLogits: tf.Tensor2D,
-  teacherLogits: tf.Tensor2D,
+  studentLogits: tf.Tensor,
+  teacherLogits: tf.Tensor | TopKLogits,
   config: ResolvedLossConfig,
   labels?: tf.Tensor,
   sampleWeights?: tf.Tensor,
+  mask?: tf.Tensor,
 ): DistillationLossTerms {
-  const reduce = (perExample: tf.Tensor1D): tf.Scalar =>
-    sampleWeights === undefined
-      ? tf.mean(perExample)
-      : tf.div(tf.sum(tf.mul(perExample, tf.reshape(sampleWeights, [-1]))), tf.sum(sampleWeights));
+  // Token-level logits are computed as rows ([batch·time, classes]) and
+  // reduced per example, then over the batch (see tokenLevel.ts).
+  const reduce = batchReducer(studentLogits.shape.slice(0, -1), sampleWeights, mask);
+  const numClasses = studentLogits.shape[studentLogits.rank - 1]!;
+  const studentRows = asRows(studentLogits);
 
-  const distillation = reduce(perExampleDistillation(studentLogits, teacherLogits, config));
+  const distillation = reduce(perRowDistillation(studentRows, teacherLogits, config));
   if (labels === undefined) return { loss: distillation, distillation };
 
-  const numClasses = studentLogits.shape[1];
-  const target = labelsAsDistribution(labels, numClasses);
-  const perExampleCe = tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(studentLogits)), -1)) as tf.Tensor1D;
+  const rowLabels = studentLogits.rank === 3 ? tf.reshape(labels, labels.rank === 2 ? [-1] : [-1, numClasses]) : labels;
+  const target = labelsAsDistribution(rowLabels, numClasses);
+  const perExampleCe = tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(studentRows)), -1)) as tf.Tensor1D;
   const studentLoss = reduce(perExampleCe);
   const loss = tf.add(tf.mul(studentLoss, config.alpha), tf.mul(distillation, 1 - config.alpha)) as tf.Scalar;
   return { loss, distillation, studentLoss };
 }
 
-/** Per-example distillation term, `[batch]`. */
-function perExampleDistillation(
-  studentLogits: tf.Tensor2D,
-  teacherLogits: tf.Tensor2D,
+/** Per-row distillation term, `[rows]`: the kind's divergence, or top-k KL. */
+function perRowDistillation(
+  studentRows: tf.Tensor2D,
+  teacherLogits: tf.Tensor | TopKLogits,
   config: ResolvedLossConfig,
 ): tf.Tensor1D {
-  if (config.kind === 'mse') {
-    return tf.sum(tf.squaredDifference(teacherLogits, studentLogits), -1) as tf.Tensor1D;
+  const { temperature, scaleByTemperatureSquared } = config;
+  if (isTopKLogits(teacherLogits)) {
+    const k = teacherLogits.ids.shape[teacherLogits.ids.rank - 1]!;
+    const teacherRows = { ids: asRows(teacherLogits.ids), logits: asRows(teacherLogits.logits) };
+    return perRowTopKKl(studentRows, teacherRows, k, temperature, scaleByTemperatureSquared);
   }
-  const temperature = config.temperature;
-  const logTeacher = tf.logSoftmax(shiftAndScale(teacherLogits, temperature));
-  const logStudent = tf.logSoftmax(shiftAndScale(studentLogits, temperature));
-  // KL(p_t ‖ p_s) = Σ p_t (log p_t − log p_s). Where p_t underflows to 0,
-  // log p_t stays finite (logSoftmax), so the product is 0, never NaN.
-  const kl = tf.sum(tf.mul(tf.exp(logTeacher), tf.sub(logTeacher, logStudent)), -1) as tf.Tensor1D;
-  return config.scaleByTemperatureSquared && temperature !== 1 ? tf.mul(kl, temperature * temperature) : kl;
+  const teacherRows = asRows(teacherLogits);
+  if (config.topK !== undefined) {
+    return perRowTopKKl(studentRows, teacherRows, config.topK, temperature, scaleByTemperatureSquared);
+  }
+  return perRowDivergence(studentRows, teacherRows, config);
 }
 
-/**
- * `(z − max z) / T`: subtracting the row maximum before dividing keeps the
- * small gaps between huge logits (±1e4) that dividing first would round away.
- * Softmax is shift-invariant, so the shift's exact gradient is 0: a custom
- * gradient (`dy / T`) drops it instead of routing float noise to the argmax.
- */
-export function shiftAndScale(logits: tf.Tensor, temperature: number): tf.Tensor {
-  const op = tf.customGrad(((x: tf.Tensor) => {
-    const shifted = tf.sub(x, tf.max(x, -1, true));
-    return {
-      value: temperature === 1 ? shifted : tf.div(shifted, temperature),
-      gradFunc: (dy: tf.Tensor) => (temperature === 1 ? dy : tf.div(dy, temperature)),
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return op(logits);
+/** `[..., classes]` as `[rows, classes]`. */
+function asRows(x: tf.Tensor): tf.Tensor2D {
+  return (x.rank === 2 ? x : tf.reshape(x, [-1, x.shape[x.rank - 1]!])) as tf.Tensor2D;
 }
 
 /** Class ids or one-hot labels as a `[batch, classes]` float distribution. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { shiftAndScale } from './distillationLoss.js';
+import { shiftAndScale } from './shiftAndScale.js';
 import { assertTemperature } from './validate.js';
 
 /**
