@@ -167,7 +167,8 @@ function writeExamples(examples: readonly ExampleBlock[], entries: Record<string
   const config = {
     extends: posix(relative(outDir, join(ROOT, 'tsconfig.json'))),
     compilerOptions: { paths, noEmit: true },
-    include: ['*.ts'],
+    // The examples, and the sources' ambient declarations (e.g. for untyped packages).
+    include: ['*.ts', posix(join(relative(outDir, join(ROOT, 'src')), '**', '*.d.ts'))],
   };
   const configPath = join(outDir, 'tsconfig.json');
   writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
