@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { KdError } from 'kd-ts';
+import { withQuantization } from 'kd-ts/io';
 import { DEMO_BACKENDS, hasWebGpu, startBackend, type DemoBackend } from './backends.js';
 import { CurveChart } from './curves.js';
 import { loadDigits } from './data.js';
@@ -60,6 +61,7 @@ const controls = {
 const runButton = element<HTMLButtonElement>('run');
 const saveButton = element<HTMLButtonElement>('save-indexeddb');
 const downloadButton = element<HTMLButtonElement>('save-download');
+const downloadUint8Button = element<HTMLButtonElement>('save-download-uint8');
 const statusLine = element<HTMLElement>('status');
 const chart = new CurveChart(element<HTMLCanvasElement>('curves'));
 const dataReady = loadDigits(base);
@@ -89,6 +91,8 @@ function setUp(): void {
   runButton.addEventListener('click', () => void run());
   saveButton.addEventListener('click', () => void saveToIndexedDb());
   downloadButton.addEventListener('click', () => void student?.save('downloads://kd-ts-student'));
+  // The same files with 1 byte per weight (tfjs's quantized format; stock tf.loadLayersModel reads them).
+  downloadUint8Button.addEventListener('click', () => void student?.save(withQuantization('downloads://kd-ts-student-uint8', { dtype: 'uint8' })));
   void dataReady.then(
     (data) => setStatus('idle', `${data.train.size} training and ${data.test.size} test digits loaded. Pick settings and run.`),
     (error: unknown) => fail(error),
@@ -99,7 +103,7 @@ function setUp(): void {
 async function run(): Promise<void> {
   const requested = controls.backend.value as DemoBackend;
   const settings = readSettings();
-  runButton.disabled = saveButton.disabled = downloadButton.disabled = true;
+  runButton.disabled = saveButton.disabled = downloadButton.disabled = downloadUint8Button.disabled = true;
   window.__kdResult = undefined;
   setStatus('running', `starting the ${requested} backend…`);
   try {
@@ -120,7 +124,7 @@ async function run(): Promise<void> {
     renderTable(element<HTMLTableSectionElement>('results'), outcome.result.rows);
     renderSoftPredictions(element('soft'), outcome.result.soft, data.test.pixels, settings.temperature);
     window.__kdResult = { requested, backend: tf.getBackend(), additions: choice.additions, leakedTensors, userAgent: navigator.userAgent, ...outcome.result };
-    saveButton.disabled = downloadButton.disabled = false;
+    saveButton.disabled = downloadButton.disabled = downloadUint8Button.disabled = false;
     setStatus('done', `done in ${outcome.result.seconds.toFixed(1)} s on ${tf.getBackend()}.`);
   } catch (error) {
     if (error instanceof KdError && error.code === 'BACKEND_UNAVAILABLE') {
