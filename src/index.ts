@@ -22,8 +22,14 @@ export {
   type TeacherContext,
   type TeacherFunction,
   type TeacherLike,
-  type TeacherOutputs,
+  type TeacherModels,
 } from './teachers/teacher.js';
+export type {
+  TeacherOutputExactness,
+  TeacherOutputForm,
+  TeacherOutputs,
+  TeacherOutputSpec,
+} from './teachers/outputSpec.js';
 export type { ModelInputs } from './inputs/modelInputs.js';
 export type { DatasetLike, DistillationBatch } from './inputs/batches.js';
 export {

@@ -12,7 +12,8 @@ import {
   type DistillationBatch,
 } from '../inputs/batches.js';
 import { countRows, mapInputs, orderInputs, tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
-import { asTeacher, isLayersModel, type Teacher, type TeacherLike, type TeacherOutputs } from '../teachers/teacher.js';
+import { teacherOutputSpec, type TeacherOutputs, type TeacherOutputSpec } from '../teachers/outputSpec.js';
+import { asTeacher, isLayersModel, teacherModels, type Teacher, type TeacherLike } from '../teachers/teacher.js';
 import { runCallbacks, type DistillerCallbacks } from './callbacks.js';
 import { seededRandom, shuffledIndices, withSeed, type Seed } from './seed.js';
 import { createTrainStep, type StepBatch, type StepLogs, type TrainStep } from './trainStep.js';
@@ -26,7 +27,7 @@ export interface DistillerConfig {
   /** What the student returns: `'logits'` (default) or `'probs'` for a student ending in softmax. */
   studentOutputs?: TeacherOutputs;
   /** What the teacher returns, when {@link asTeacher}'s detection should be overridden. */
-  teacherOutputs?: TeacherOutputs;
+  teacherOutputs?: TeacherOutputs | TeacherOutputSpec;
 }
 
 /** Optimizer names {@link Distiller.compile} accepts, with tfjs's default learning rates. */
@@ -171,9 +172,7 @@ export class Distiller {
       kind: args.kind,
       scaleByTemperatureSquared: args.scaleByTemperatureSquared,
       studentOutputs: this.studentOutputs,
-      teacherOutputs: this.teacher.outputs ?? 'logits',
-      teacherTemperatureDependent: this.teacher.temperatureDependent ?? false,
-      teacherLogitsUpToConstant: this.teacher.logitsUpToConstant ?? false,
+      teacherOutputs: teacherOutputSpec(this.teacher),
     });
   }
 
@@ -431,7 +430,7 @@ function assertNoSharedVariables(teacher: TeacherLike, student: tfl.LayersModel)
     throw new KdConfigError('SHARED_VARIABLES', 'the teacher and the student are the same model: pass a separate student');
   }
   const studentIds = new Set(student.weights.map((w) => w.read().id));
-  const shared = teacherModels(teacher).flatMap((model) => model.weights.filter((w) => studentIds.has(w.read().id)));
+  const shared = teacherModels(teacher).models.flatMap((model) => model.weights.filter((w) => studentIds.has(w.read().id)));
   if (shared.length > 0) {
     throw new KdConfigError(
       'SHARED_VARIABLES',
@@ -466,19 +465,6 @@ function assertStudentInputs(student: tfl.LayersModel, x: ModelInputs): void {
       );
     }
   });
-}
-
-/**
- * The LayersModels inside a teacher: itself, a wrapper's `source` (e.g. a
- * `cachedTeacher`'s model), or an ensemble's members' sources, recursively.
- */
-function teacherModels(teacher: unknown, seen = new Set<unknown>()): tfl.LayersModel[] {
-  if (isLayersModel(teacher)) return [teacher];
-  if (teacher === null || (typeof teacher !== 'object' && typeof teacher !== 'function') || seen.has(teacher)) return [];
-  seen.add(teacher);
-  const { members, source } = teacher as { members?: ReadonlyArray<{ source?: unknown }>; source?: unknown };
-  const inMembers = Array.isArray(members) ? members.flatMap((m) => teacherModels(m.source, seen)) : [];
-  return source === undefined ? inMembers : [...inMembers, ...teacherModels(source, seen)];
 }
 
 function normalizeValidation(data: ValidationData): { x: ModelInputs; y?: tf.Tensor; teacherInputs?: ModelInputs } {

@@ -1,10 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { KdConfigError, KdDataError, KdShapeError } from '../errors.js';
+import { KdShapeError } from '../errors.js';
 import type { DistillationKind } from '../losses/distillationLoss.js';
+import { assertTeacherOutputsFit } from '../losses/teacherCompatibility.js';
 import { assertLogits, assertTemperature } from '../losses/validate.js';
 import { positiveInteger } from '../inputs/batches.js';
 import { countRows, mapInputs, tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
-import { asTeacher, type TeacherLike, type TeacherOutputs } from '../teachers/teacher.js';
+import {
+  invalidTeacherOutputs,
+  teacherOutputsAsLogits,
+  teacherOutputSpec,
+  teacherOutputsValid,
+  type TeacherOutputs,
+  type TeacherOutputSpec,
+} from '../teachers/outputSpec.js';
+import { asTeacher, type TeacherLike } from '../teachers/teacher.js';
 
 /** Options of {@link computeTeacherLogits}. */
 export interface ComputeTeacherLogitsOptions {
@@ -17,13 +26,10 @@ export interface ComputeTeacherLogitsOptions {
    */
   temperature?: number;
   /** What the teacher returns, when `asTeacher`'s detection should be overridden. */
-  outputs?: TeacherOutputs;
+  outputs?: TeacherOutputs | TeacherOutputSpec;
   /** The distillation kind you will use: `'mse'` rejects teachers whose outputs are not plain logits. */
   kind?: DistillationKind;
 }
-
-/** Floor for probabilities turned into logits, as in the Distiller: log(1e-30) ≈ −69 stays finite. */
-const PROB_FLOOR = 1e-30;
 
 /**
  * Runs a teacher over all rows of `x`, in batches and in inference mode, and
@@ -67,14 +73,8 @@ export async function computeTeacherLogits(
   const temperature = options.temperature ?? 1;
   assertTemperature(temperature);
   const adapted = asTeacher(teacher, { outputs: options.outputs });
-  const outputs = adapted.outputs ?? 'logits';
-  if (options.kind === 'mse' && (outputs === 'probs' || adapted.temperatureDependent || adapted.logitsUpToConstant)) {
-    throw new KdConfigError(
-      'PROBS_TEACHER_WITH_MSE',
-      "kind 'mse' matches logits, but this teacher's outputs are not plain logits " +
-        "(probabilities, or logits that depend on the temperature or are known up to a constant): use kind 'kl'",
-    );
-  }
+  const outputs = teacherOutputSpec(adapted);
+  if (options.kind !== undefined) assertTeacherOutputsFit(options.kind, outputs);
   const rows = countRows([['x', x]]);
 
   const parts: tf.Tensor2D[] = [];
@@ -109,9 +109,8 @@ export async function computeTeacherLogits(
     parts.length = 0;
     parts.push(all);
     await assertValid(all, outputs);
-    if (outputs === 'logits') return all.dtype === 'float32' ? all : castAndDispose(all);
-    const logits = tf.tidy(() => tf.log(tf.maximum(tf.cast(all, 'float32'), PROB_FLOOR))) as tf.Tensor2D;
-    all.dispose();
+    const logits = tf.tidy(() => teacherOutputsAsLogits(all, outputs)) as tf.Tensor2D;
+    if (logits !== all) all.dispose();
     return logits;
   } catch (error) {
     tf.dispose(parts);
@@ -119,30 +118,10 @@ export async function computeTeacherLogits(
   }
 }
 
-function castAndDispose(t: tf.Tensor2D): tf.Tensor2D {
-  const cast = tf.cast(t, 'float32') as tf.Tensor2D;
-  t.dispose();
-  return cast;
-}
-
 /** One read of the whole result: finite, and for probabilities non-negative rows summing to 1. */
-async function assertValid(outputs: tf.Tensor2D, kind: TeacherOutputs): Promise<void> {
-  const ok = tf.tidy(() => {
-    let valid: tf.Tensor = tf.all(tf.isFinite(outputs));
-    if (kind === 'probs') {
-      const sumsOk = tf.lessEqual(tf.max(tf.abs(tf.sub(tf.sum(outputs, -1), 1))), 1e-3);
-      valid = tf.logicalAnd(valid, tf.logicalAnd(tf.greaterEqual(tf.min(outputs), 0), sumsOk));
-    }
-    return valid;
-  });
+async function assertValid(outputs: tf.Tensor2D, spec: TeacherOutputSpec): Promise<void> {
+  const ok = tf.tidy(() => teacherOutputsValid(outputs, spec));
   const value = (await ok.data())[0];
   ok.dispose();
-  if (value) return;
-  throw kind === 'probs'
-    ? new KdDataError(
-        'INVALID_PROBABILITIES',
-        'the teacher outputs are not probabilities (NaN/Inf, negative, or rows not summing to 1): ' +
-          "declare outputs: 'logits' if the teacher returns logits, or check its inputs",
-      )
-    : new KdDataError('NON_FINITE_TEACHER_OUTPUT', 'the teacher outputs contain NaN or Infinity: check the teacher and its inputs');
+  if (!value) throw invalidTeacherOutputs(spec);
 }

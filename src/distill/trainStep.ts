@@ -9,9 +9,19 @@ import {
   type DistillationKind,
   type ResolvedLossConfig,
 } from '../losses/distillationLoss.js';
+import { probsToLogits } from '../losses/probsToLogits.js';
+import { assertTeacherOutputsFit } from '../losses/teacherCompatibility.js';
 import { assertLogits, assertSameLogitsShape } from '../losses/validate.js';
 import { firstTensor, orderInputs, type ModelInputs } from '../inputs/modelInputs.js';
-import { endsWithSoftmax, type TeacherOutputs } from '../teachers/teacher.js';
+import {
+  invalidTeacherOutputs,
+  outputSpecOf,
+  teacherOutputsAsLogits,
+  teacherOutputsValid,
+  type TeacherOutputs,
+  type TeacherOutputSpec,
+} from '../teachers/outputSpec.js';
+import { endsWithSoftmax } from '../teachers/teacher.js';
 
 /** Options of {@link createTrainStep}. */
 export interface TrainStepOptions {
@@ -29,12 +39,13 @@ export interface TrainStepOptions {
   scaleByTemperatureSquared?: boolean;
   /** What the student returns; `'probs'` for a student ending in softmax (default `'logits'`). */
   studentOutputs?: TeacherOutputs;
-  /** What the teacher outputs passed to the step are (default `'logits'`). */
-  teacherOutputs?: TeacherOutputs;
-  /** The teacher's outputs depend on the temperature (see `Teacher.temperatureDependent`): `kind: 'mse'` is rejected. */
-  teacherTemperatureDependent?: boolean;
-  /** The teacher's outputs are logits only up to a per-row constant: `kind: 'mse'` is rejected. */
-  teacherLogitsUpToConstant?: boolean;
+  /**
+   * What the teacher outputs passed to the step are (default `'logits'`): a
+   * teacher's `outputs`, e.g. `teacherOutputSpec(teacher)`. Outputs that are
+   * not plain logits (probabilities, logits up to a per-row constant or
+   * depending on the temperature) are rejected with `kind: 'mse'`.
+   */
+  teacherOutputs?: TeacherOutputs | TeacherOutputSpec;
 }
 
 /** One batch for a {@link TrainStep}. Tensors stay owned by the caller. */
@@ -73,9 +84,6 @@ export interface TrainStep {
   readonly config: ResolvedLossConfig;
 }
 
-/** Floor for probabilities turned into logits: log(1e-30) ≈ −69 stays finite in float32. */
-const PROB_FLOOR = 1e-30;
-
 /**
  * Builds the training step the {@link Distiller} uses, for custom loops.
  *
@@ -107,29 +115,10 @@ const PROB_FLOOR = 1e-30;
 export function createTrainStep(options: TrainStepOptions): TrainStep {
   const { student, optimizer } = options;
   const studentOutputs = options.studentOutputs ?? 'logits';
-  const teacherOutputs = options.teacherOutputs ?? 'logits';
+  const teacherOutputs = outputSpecOf(options.teacherOutputs);
   assertStudentOutputs(student, studentOutputs);
   const config = resolveLossConfig(options, true);
-  if (config.kind === 'mse' && options.teacherLogitsUpToConstant) {
-    throw new KdConfigError(
-      'PROBS_TEACHER_WITH_MSE',
-      "kind 'mse' matches logits, but this teacher's outputs are logits only up to a per-row constant " +
-        "(e.g. a mean-logits ensemble with a member that returns probabilities): use kind 'kl'",
-    );
-  }
-  if (config.kind === 'mse' && options.teacherTemperatureDependent) {
-    throw new KdConfigError(
-      'PROBS_TEACHER_WITH_MSE',
-      "kind 'mse' matches logits, but this teacher's outputs depend on the temperature " +
-        "(e.g. an EnsembleTeacher with combine: 'mean-probs'): use kind 'kl', or combine: 'mean-logits'",
-    );
-  }
-  if (config.kind === 'mse' && teacherOutputs === 'probs') {
-    throw new KdConfigError(
-      'PROBS_TEACHER_WITH_MSE',
-      "kind 'mse' matches logits, but the teacher outputs probabilities: use kind 'kl', or give a teacher that returns logits",
-    );
-  }
+  assertTeacherOutputsFit(config.kind, teacherOutputs);
   const variables = student.trainableWeights.map((w) => w.read() as tf.Variable);
   if (variables.length === 0) {
     throw new KdConfigError('INVALID_STUDENT', 'the student has no trainable weights: build it, and unfreeze its layers');
@@ -137,9 +126,8 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
 
   const forward = (batch: StepBatch, training: boolean) => {
     const raw = student.apply(orderInputs(student, batch.inputs), { training }) as tf.Tensor;
-    const studentLogits = studentOutputs === 'probs' ? tf.log(tf.maximum(raw, PROB_FLOOR)) : raw;
-    const teacherLogits =
-      teacherOutputs === 'probs' ? tf.log(tf.maximum(batch.teacherLogits, PROB_FLOOR)) : batch.teacherLogits;
+    const studentLogits = studentOutputs === 'probs' ? probsToLogits(raw) : raw;
+    const teacherLogits = teacherOutputsAsLogits(batch.teacherLogits, teacherOutputs);
     return { studentLogits: studentLogits as tf.Tensor2D, teacherLogits: teacherLogits as tf.Tensor2D };
   };
 
@@ -248,7 +236,7 @@ function batchStats(
   terms: { distillation: tf.Scalar; studentLoss?: tf.Scalar },
   studentLogits: tf.Tensor2D,
   batch: StepBatch,
-  teacherOutputs: TeacherOutputs,
+  teacherOutputs: TeacherOutputSpec,
 ): tf.Tensor1D {
   const predicted = tf.argMax(studentLogits, -1);
   const teacherClass = tf.argMax(batch.teacherLogits, -1);
@@ -265,12 +253,7 @@ function batchStats(
       labelsOk = tf.cast(inRange, 'float32');
     }
   }
-  let teacherOk: tf.Tensor = tf.all(tf.isFinite(batch.teacherLogits));
-  if (teacherOutputs === 'probs') {
-    const rowSums = tf.sum(batch.teacherLogits, -1);
-    const sumsOk = tf.lessEqual(tf.max(tf.abs(tf.sub(rowSums, 1))), 1e-3);
-    teacherOk = tf.logicalAnd(teacherOk, tf.logicalAnd(tf.greaterEqual(tf.min(batch.teacherLogits), 0), sumsOk));
-  }
+  const teacherOk = teacherOutputsValid(batch.teacherLogits, teacherOutputs);
   return tf.stack([
     loss,
     terms.distillation,
@@ -282,18 +265,9 @@ function batchStats(
   ]) as tf.Tensor1D;
 }
 
-function readStats(values: ArrayLike<number>, batch: StepBatch, teacherOutputs: TeacherOutputs): StepLogs {
+function readStats(values: ArrayLike<number>, batch: StepBatch, teacherOutputs: TeacherOutputSpec): StepLogs {
   const size = batch.teacherLogits.shape[0]!;
-  if (values[TEACHER_OK] !== 1) {
-    throw new KdDataError(
-      teacherOutputs === 'probs' ? 'INVALID_PROBABILITIES' : 'NON_FINITE_TEACHER_OUTPUT',
-      teacherOutputs === 'probs'
-        ? 'the teacher outputs are not probabilities (NaN/Inf, negative, or rows not summing to 1): ' +
-            "declare outputs: 'logits' if the teacher returns logits, or check its inputs"
-        : 'the teacher outputs contain NaN or Infinity: check the teacher and its inputs ' +
-            '(the student was not updated with this batch)',
-    );
-  }
+  if (values[TEACHER_OK] !== 1) throw invalidTeacherOutputs(teacherOutputs, { updateSkipped: true });
   if (values[LABELS_OK] !== 1) {
     const numClasses = batch.teacherLogits.shape[1]!;
     throw new KdDataError(

@@ -4,12 +4,22 @@ import { logSoftmaxWithTemperature } from '../losses/softmaxWithTemperature.js';
 import { assertLogits, assertTemperature } from '../losses/validate.js';
 import { tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
 import {
+  asLogitsSpec,
+  checkedOutputSpec,
+  loosestExactness,
+  teacherOutputsAsLogits,
+  teacherOutputSpec,
+  type TeacherOutputs,
+  type TeacherOutputSpec,
+} from './outputSpec.js';
+import {
   asTeacher,
   isLayersModel,
+  teacherModels,
   type Teacher,
   type TeacherContext,
   type TeacherLike,
-  type TeacherOutputs,
+  type TeacherModels,
 } from './teacher.js';
 
 /**
@@ -38,7 +48,7 @@ export interface EnsembleMember {
    */
   inputs?: (inputs: ModelInputs, context: TeacherContext) => ModelInputs;
   /** What the member returns, overriding {@link asTeacher}'s detection. */
-  outputs?: TeacherOutputs;
+  outputs?: TeacherOutputs | TeacherOutputSpec;
 }
 
 /** Options of the {@link EnsembleTeacher} constructor. */
@@ -69,9 +79,6 @@ export interface ResolvedEnsembleMember {
 
 const DEFAULT_COMBINE: EnsembleCombine = 'mean-logits';
 
-/** Floor for probabilities turned into logits: log(1e-30) ≈ −69 stays finite in float32. */
-const PROB_FLOOR = 1e-30;
-
 /**
  * A teacher made of several teachers whose outputs are averaged, as in
  * Hinton, Vinyals and Dean (2015, §4), where an ensemble of models is
@@ -89,13 +96,14 @@ const PROB_FLOOR = 1e-30;
  * - `combine: 'mean-logits'` (default) returns `Σ w_k z_k`: logits whose
  *   softmax at T is the normalized weighted geometric mean of the members'
  *   tempered distributions. They do not depend on T (unless a member's do),
- *   so `kind: 'mse'` may use them.
+ *   so `kind: 'mse'` may use them (unless a member returns probabilities:
+ *   then they are logits up to a per-row constant).
  * - `combine: 'mean-probs'` returns `T · log p̄` with
  *   `p̄ = Σ w_k softmax(z_k / T)`, computed stably as
  *   `log p̄ = logSumExp_k(log w_k + logSoftmax(z_k / T))`. Its softmax at the
  *   distillation temperature is exactly the averaged distribution; these
- *   outputs depend on T (`temperatureDependent`), so the Distiller rejects
- *   them with `kind: 'mse'`.
+ *   outputs depend on T (`outputs.exactness` is `'temperature-dependent'`),
+ *   so the Distiller rejects them with `kind: 'mse'`.
  *
  * The returned tensor belongs to the caller; member outputs and
  * intermediates are disposed.
@@ -122,12 +130,13 @@ const PROB_FLOOR = 1e-30;
  * ```
  */
 export class EnsembleTeacher implements Teacher {
-  /** Always `'logits'`: probabilities of members are combined in log space. */
-  readonly outputs: TeacherOutputs = 'logits';
-  /** True for `'mean-probs'`, or when a member's own outputs depend on the temperature. */
-  readonly temperatureDependent: boolean;
-  /** True for `mean-logits` over a probability member: the result is logits up to a per-row constant. */
-  readonly logitsUpToConstant: boolean;
+  /**
+   * Always logits (probabilities of members are combined in log space):
+   * temperature-dependent for `'mean-probs'` or when a member's are; else up
+   * to a per-row constant when a member returns probabilities (or such
+   * logits); else exact.
+   */
+  readonly outputs: TeacherOutputSpec;
   /** How members are combined. */
   readonly combine: EnsembleCombine;
   /** The members, adapted, with their normalized weights. */
@@ -156,11 +165,24 @@ export class EnsembleTeacher implements Teacher {
     const weights = normalizeWeights(options.weights, teachers.length);
     this.combine = combine;
     this.members = teachers.map((member, index) => resolveMember(member, index, weights[index]!));
-    this.temperatureDependent = combine === 'mean-probs' || this.members.some((m) => m.teacher.temperatureDependent === true);
-    // log p of a probability member equals its logits up to a per-row constant: exact for softmax, not for MSE.
-    this.logitsUpToConstant =
-      combine === 'mean-logits' &&
-      this.members.some((m) => m.teacher.outputs === 'probs' || m.teacher.logitsUpToConstant === true);
+    this.outputs = {
+      form: 'logits',
+      exactness:
+        combine === 'mean-probs'
+          ? 'temperature-dependent'
+          : // log p of a probability member equals its logits up to a per-row constant.
+            loosestExactness(this.members.map((m) => asLogitsSpec(teacherOutputSpec(m.teacher)).exactness)),
+    };
+  }
+
+  /**
+   * The LayersModels of every member.
+   *
+   * @returns The distinct models; `complete` is false when a member runs something else (a function, a GraphModel).
+   */
+  models(): TeacherModels {
+    const parts = this.members.map((member) => teacherModels(member.teacher));
+    return { models: [...new Set(parts.flatMap((p) => p.models))], complete: parts.every((p) => p.complete) };
   }
 
   /**
@@ -194,7 +216,9 @@ export class EnsembleTeacher implements Teacher {
   private combineOutputs(outputs: tf.Tensor[], temperature: number): tf.Tensor {
     return tf.tidy(() => {
       const counted = this.members.flatMap((member, k) =>
-        member.weight > 0 ? [{ weight: member.weight, logits: asLogits(outputs[k]!, member.teacher.outputs) }] : [],
+        member.weight > 0
+          ? [{ weight: member.weight, logits: teacherOutputsAsLogits(outputs[k]!, teacherOutputSpec(member.teacher)) }]
+          : [],
       );
       if (this.combine === 'mean-logits') {
         return tf.addN(counted.map(({ weight, logits }) => tf.mul(logits, weight)));
@@ -252,9 +276,7 @@ function resolveMember(member: TeacherLike | EnsembleMember, index: number, weig
       `ensemble member ${label}: inputs must be a function (x, context) => what the member reads, e.g. (x) => x.tokens`,
     );
   }
-  if (spec.outputs !== undefined && spec.outputs !== 'logits' && spec.outputs !== 'probs') {
-    throw new KdConfigError('INVALID_OPTION', `ensemble member ${label}: outputs must be 'logits' or 'probs', got ${String(spec.outputs)}`);
-  }
+  checkedOutputSpec(spec.outputs, `ensemble member ${label}: `);
   let teacher: Teacher;
   try {
     teacher = asTeacher(spec.teacher, { outputs: spec.outputs });
@@ -328,10 +350,4 @@ function checkShapes(members: readonly ResolvedEnsembleMember[], outputs: tf.Ten
       );
     }
   });
-}
-
-/** Member output as logits: probabilities become log p (floored), everything float32. */
-function asLogits(output: tf.Tensor, outputs: TeacherOutputs | undefined): tf.Tensor {
-  const values = output.dtype === 'float32' ? output : tf.cast(output, 'float32');
-  return outputs === 'probs' ? tf.log(tf.maximum(values, PROB_FLOOR)) : values;
 }

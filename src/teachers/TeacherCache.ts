@@ -12,26 +12,25 @@ import {
 import { idsOfValues, idsRequired, idTensor, lengthMismatch, readContextIds, readIds } from './ids.js';
 import { DEFAULT_BATCH_SIZE, disposeBatch, isDatasetLike, positiveInteger, type DatasetLike, type DistillationBatch } from '../inputs/batches.js';
 import { mapInputs, tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
-import { asTeacher, type Teacher, type TeacherContext, type TeacherLike, type TeacherOutputs } from './teacher.js';
+import { checkedOutputSpec, teacherOutputSpec, type TeacherOutputs, type TeacherOutputSpec } from './outputSpec.js';
+import { asTeacher, type Teacher, type TeacherContext, type TeacherLike } from './teacher.js';
 
 /** Options of the {@link TeacherCache} constructor. */
 export interface TeacherCacheOptions {
   /** Values per row; by default taken from the first rows stored. */
   numClasses?: number;
-  /** What the stored rows are: `'logits'` (default) or `'probs'`. */
-  outputs?: TeacherOutputs;
+  /**
+   * What the stored rows are: `'logits'` (default), `'probs'`, or a full
+   * {@link TeacherOutputSpec}, e.g. `{ form: 'logits', exactness: 'temperature-dependent' }`
+   * for rows computed at one temperature and exact only there (a `mean-probs`
+   * ensemble's outputs): {@link TeacherCache.predict} then refuses another
+   * temperature. Set by {@link TeacherCache.fromTeacher}.
+   */
+  outputs?: TeacherOutputs | TeacherOutputSpec;
   /** Rows to allocate up front (default 1024); the store doubles as needed. */
   initialCapacity?: number;
-  /**
-   * True when the stored rows were computed at one temperature and are only
-   * exact there (e.g. a `mean-probs` ensemble's outputs); {@link TeacherCache.predict}
-   * then refuses another temperature. Set by {@link TeacherCache.fromTeacher}.
-   */
-  temperatureDependent?: boolean;
-  /** The temperature the rows were computed at (with `temperatureDependent`). */
+  /** The temperature the rows were computed at (for temperature-dependent rows). */
   temperature?: number;
-  /** True when the rows are logits only up to a per-row constant (see {@link Teacher}). */
-  logitsUpToConstant?: boolean;
 }
 
 /** Options of {@link TeacherCache.set}. */
@@ -49,7 +48,7 @@ export interface FromTeacherOptions {
   /** Temperature passed to the teacher (default 1); matters only for temperature-dependent teachers. */
   temperature?: number;
   /** Overrides what the teacher returns (see {@link asTeacher}). */
-  outputs?: TeacherOutputs;
+  outputs?: TeacherOutputs | TeacherOutputSpec;
 }
 
 const DEFAULT_CAPACITY = 1024;
@@ -87,12 +86,8 @@ const DEFAULT_CAPACITY = 1024;
  * ```
  */
 export class TeacherCache implements Teacher {
-  /** What the rows are. */
-  readonly outputs: TeacherOutputs;
-  /** True when the rows are exact only at {@link TeacherCache.temperature}. */
-  readonly temperatureDependent: boolean;
-  /** True when the rows are logits up to a per-row constant. */
-  readonly logitsUpToConstant: boolean;
+  /** What the rows are; temperature-dependent rows are exact only at {@link TeacherCache.temperature}. */
+  readonly outputs: TeacherOutputSpec;
   private storedTemperature: number | undefined;
   private classes: number | undefined;
   private values: Float32Array;
@@ -104,15 +99,10 @@ export class TeacherCache implements Teacher {
 
   /**
    * @param options - See {@link TeacherCacheOptions}.
-   * @throws {@link KdConfigError} `INVALID_OPTION` for a bad class count or capacity.
+   * @throws {@link KdConfigError} `INVALID_OPTION` for a bad class count, capacity or outputs.
    */
   constructor(options: TeacherCacheOptions = {}) {
-    this.outputs = options.outputs ?? 'logits';
-    if (this.outputs !== 'logits' && this.outputs !== 'probs') {
-      throw new KdConfigError('INVALID_OPTION', `outputs must be 'logits' or 'probs', got ${String(options.outputs)}`);
-    }
-    this.temperatureDependent = options.temperatureDependent ?? false;
-    this.logitsUpToConstant = options.logitsUpToConstant ?? false;
+    this.outputs = checkedOutputSpec(options.outputs);
     this.storedTemperature = options.temperature;
     if (options.numClasses !== undefined) positiveInteger(options.numClasses, 'numClasses');
     this.classes = options.numClasses;
@@ -352,8 +342,8 @@ export class TeacherCache implements Teacher {
    * @param data - `{ x, ids }` (tensors and one id per row; `x` may be an array or map of tensors), or a
    *   dataset of `{ xs, teacherXs?, id }` batches, whose tensors are disposed as they are used.
    * @param options - See {@link FromTeacherOptions}.
-   * @returns The filled cache, with the teacher's `outputs` and, for temperature-dependent teachers,
-   *   the temperature used.
+   * @returns The filled cache, with the teacher's `outputs` (its {@link TeacherOutputSpec}) and, for
+   *   temperature-dependent teachers, the temperature used.
    * @throws {@link KdConfigError} `IDS_REQUIRED` for dataset elements without `id`.
    * @throws {@link KdShapeError} `LENGTH_MISMATCH` when `ids` and `x` differ in rows.
    * @throws {@link KdDataError} `DUPLICATE_ID`, `ID_TYPE_MISMATCH`, `NON_FINITE_TEACHER_OUTPUT`.
@@ -377,12 +367,7 @@ export class TeacherCache implements Teacher {
   ): Promise<TeacherCache> {
     const adapted = asTeacher(teacher, { outputs: options.outputs });
     const temperature = options.temperature ?? 1;
-    const cache = new TeacherCache({
-      outputs: adapted.outputs ?? 'logits',
-      temperatureDependent: adapted.temperatureDependent ?? false,
-      logitsUpToConstant: adapted.logitsUpToConstant ?? false,
-      temperature,
-    });
+    const cache = new TeacherCache({ outputs: teacherOutputSpec(adapted), temperature });
     const score = async (inputs: ModelInputs, ids: tf.Tensor) => {
       const out = await adapted.predict(inputs, { temperature, ids });
       try {
@@ -463,7 +448,7 @@ export class TeacherCache implements Teacher {
 
   /** @internal Throws when temperature-dependent rows are asked at another temperature. */
   checkTemperature(temperature: number): void {
-    if (this.temperatureDependent && this.storedTemperature !== undefined && temperature !== this.storedTemperature) {
+    if (this.outputs.exactness === 'temperature-dependent' && this.storedTemperature !== undefined && temperature !== this.storedTemperature) {
       throw new KdConfigError(
         'INVALID_TEMPERATURE',
         `the cached teacher outputs were computed at temperature ${this.storedTemperature} and are exact only there ` +

@@ -4,7 +4,8 @@ import { formatId, type ExampleId } from '../io/teacherOutputs.js';
 import { readContextIds } from './ids.js';
 import { TeacherCache } from './TeacherCache.js';
 import type { ModelInputs } from '../inputs/modelInputs.js';
-import { asTeacher, type Teacher, type TeacherContext, type TeacherLike, type TeacherOutputs } from './teacher.js';
+import { teacherOutputSpec, type TeacherOutputs, type TeacherOutputSpec } from './outputSpec.js';
+import { asTeacher, teacherModels, type Teacher, type TeacherContext, type TeacherLike, type TeacherModels } from './teacher.js';
 
 /** A teacher that fills a {@link TeacherCache} as it goes; see {@link cachedTeacher}. */
 export interface CachedTeacher extends Teacher {
@@ -12,12 +13,10 @@ export interface CachedTeacher extends Teacher {
   readonly cache: TeacherCache;
   /** The wrapped teacher, adapted to the {@link Teacher} interface. */
   readonly teacher: Teacher;
-  /**
-   * The original object passed to {@link cachedTeacher} (a model, function or
-   * {@link Teacher}), as given: lets the Distiller check that the teacher
-   * shares no weights with the student.
-   */
+  /** The original object passed to {@link cachedTeacher} (a model, function or {@link Teacher}), as given. */
   readonly source: TeacherLike;
+  /** What the wrapped teacher returns, and so what the cache holds. */
+  readonly outputs: TeacherOutputSpec;
   /** How many times the wrapped teacher has run. */
   readonly teacherCalls: number;
 }
@@ -67,16 +66,14 @@ export interface CachedTeacher extends Teacher {
  */
 export function cachedTeacher(
   teacher: TeacherLike,
-  options: { outputs?: TeacherOutputs; initialCapacity?: number } = {},
+  options: { outputs?: TeacherOutputs | TeacherOutputSpec; initialCapacity?: number } = {},
 ): CachedTeacher {
   return new CachingTeacher(asTeacher(teacher, { outputs: options.outputs }), teacher, options.initialCapacity);
 }
 
 class CachingTeacher implements CachedTeacher {
   readonly cache: TeacherCache;
-  readonly outputs: TeacherOutputs;
-  readonly temperatureDependent: boolean;
-  readonly logitsUpToConstant: boolean;
+  readonly outputs: TeacherOutputSpec;
   teacherCalls = 0;
 
   constructor(
@@ -84,15 +81,13 @@ class CachingTeacher implements CachedTeacher {
     readonly source: TeacherLike,
     initialCapacity: number | undefined,
   ) {
-    this.outputs = teacher.outputs ?? 'logits';
-    this.temperatureDependent = teacher.temperatureDependent ?? false;
-    this.logitsUpToConstant = teacher.logitsUpToConstant ?? false;
-    this.cache = new TeacherCache({
-      outputs: this.outputs,
-      temperatureDependent: this.temperatureDependent,
-      logitsUpToConstant: this.logitsUpToConstant,
-      ...(initialCapacity === undefined ? {} : { initialCapacity }),
-    });
+    this.outputs = teacherOutputSpec(teacher);
+    this.cache = new TeacherCache({ outputs: this.outputs, ...(initialCapacity === undefined ? {} : { initialCapacity }) });
+  }
+
+  /** The wrapped teacher's LayersModels: the Distiller checks the student shares none of their weights. */
+  models(): TeacherModels {
+    return teacherModels(this.teacher);
   }
 
   async predict(inputs: ModelInputs, context: TeacherContext): Promise<tf.Tensor> {

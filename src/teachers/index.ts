@@ -13,8 +13,15 @@ export {
   type TeacherContext,
   type TeacherFunction,
   type TeacherLike,
-  type TeacherOutputs,
+  type TeacherModels,
 } from './teacher.js';
+export {
+  teacherOutputSpec,
+  type TeacherOutputExactness,
+  type TeacherOutputForm,
+  type TeacherOutputs,
+  type TeacherOutputSpec,
+} from './outputSpec.js';
 export type { ModelInputs } from '../inputs/modelInputs.js';
 export type { DatasetLike, DistillationBatch } from '../inputs/batches.js';
 export {

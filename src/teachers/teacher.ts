@@ -2,6 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { KdConfigError } from '../errors.js';
 import { orderInputs, type ModelInputs } from '../inputs/modelInputs.js';
+import { outputSpecOf, type TeacherOutputs, type TeacherOutputSpec } from './outputSpec.js';
+
+// Defined with the rest of the output vocabulary in outputSpec.ts; re-exported for the teacher adapters.
+export type { TeacherOutputs, TeacherOutputSpec } from './outputSpec.js';
 
 /** Context passed to {@link Teacher.predict} on every batch. */
 export interface TeacherContext {
@@ -29,32 +33,41 @@ export interface TeacherContext {
  * // A teacher whose logits were computed elsewhere, looked up by batch.
  * const fixed: Teacher = {
  *   outputs: 'logits',
- *   predict: (x) => tf.zeros([(x as tf.Tensor).shape[0], 10]),
+ *   predict: (x) => tf.zeros([(x as tf.Tensor).shape[0]!, 10]),
  * };
  * ```
  */
 export interface Teacher {
   /** Scores a batch: `[batch, classes]` logits (or probabilities, see `outputs`). */
   predict(inputs: ModelInputs, context: TeacherContext): tf.Tensor | Promise<tf.Tensor>;
-  /** What `predict` returns; `'logits'` when absent. */
-  readonly outputs?: TeacherOutputs;
   /**
-   * True when the returned logits depend on the context's temperature (e.g.
-   * an ensemble averaging probabilities returns `T · log p̄`). Such outputs
-   * are exact for softmax at that T but are not logits to match with
-   * `kind: 'mse'`, which the Distiller then rejects.
+   * What `predict` returns: `'logits'` (the default when absent) or
+   * `'probs'`, or a full {@link TeacherOutputSpec} when the outputs are
+   * logits only up to a per-row constant, or depend on the temperature
+   * (e.g. an ensemble averaging probabilities returns `T · log p̄`): exact for
+   * a softmax at that T, not logits to match with `kind: 'mse'`, which the
+   * Distiller then rejects. Read it with `teacherOutputSpec(teacher)`.
    */
-  readonly temperatureDependent?: boolean;
+  readonly outputs?: TeacherOutputs | TeacherOutputSpec;
   /**
-   * True when the outputs equal the logits only up to a per-row constant
-   * (e.g. `log p` of a probability teacher inside a `mean-logits` ensemble):
-   * exact for softmax, not for `kind: 'mse'`, which the Distiller then rejects.
+   * The LayersModels this teacher runs: the Distiller refuses a student that
+   * shares weights with any of them, and `compressionReport` sums their
+   * sizes. Teachers made by kd-ts list theirs; leave it out when the teacher
+   * runs no LayersModel (its size is then unknown).
    */
-  readonly logitsUpToConstant?: boolean;
+  models?(): TeacherModels;
 }
 
-/** Whether a teacher returns logits or probabilities. */
-export type TeacherOutputs = 'logits' | 'probs';
+/** The LayersModels a teacher runs, as {@link Teacher.models} lists them. */
+export interface TeacherModels {
+  /** Every LayersModel the teacher runs. */
+  readonly models: readonly tfl.LayersModel[];
+  /**
+   * False when the teacher also runs something else (a function, a
+   * GraphModel), whose weights and size cannot be known (default true).
+   */
+  readonly complete?: boolean;
+}
 
 /** A function teacher: returns logits (or probabilities with `outputs: 'probs'`). */
 export type TeacherFunction = (inputs: ModelInputs) => tf.Tensor | Promise<tf.Tensor>;
@@ -77,9 +90,11 @@ export type TeacherLike = Teacher | tfl.LayersModel | GraphModelLike | TeacherFu
 export interface AsTeacherOptions {
   /**
    * What the model returns. Defaults to `'probs'` for a LayersModel whose
-   * last layer applies a softmax, else `'logits'`.
+   * last layer applies a softmax, else `'logits'`. For a {@link Teacher},
+   * `'logits'` or `'probs'` overrides the form and keeps the rest of its
+   * {@link TeacherOutputSpec} (e.g. temperature dependence).
    */
-  outputs?: TeacherOutputs;
+  outputs?: TeacherOutputs | TeacherOutputSpec;
   /** For GraphModel-like teachers: run `executeAsync` (models with control flow) instead of `predict`. */
   executeAsync?: boolean;
 }
@@ -116,20 +131,24 @@ export function asTeacher(teacher: TeacherLike, options: AsTeacherOptions = {}):
       outputs: options.outputs ?? (endsWithSoftmax(model) ? 'probs' : 'logits'),
       predict: (inputs) =>
         tf.tidy(() => singleOutput(model.apply(orderInputs(model, inputs), { training: false }) as tf.Tensor)),
+      models: () => ({ models: [model] }),
     };
   }
   if (teacher !== null && typeof teacher === 'object' && typeof (teacher as Teacher).predict === 'function') {
     const isGraphModel = typeof (teacher as GraphModelLike).executeAsync === 'function' || 'modelVersion' in teacher;
     if (!isGraphModel) {
       const custom = teacher as Teacher;
-      return options.outputs === undefined || options.outputs === custom.outputs
-        ? custom
-        : {
-            outputs: options.outputs,
-            ...(custom.temperatureDependent === undefined ? {} : { temperatureDependent: custom.temperatureDependent }),
-            ...(custom.logitsUpToConstant === undefined ? {} : { logitsUpToConstant: custom.logitsUpToConstant }),
-            predict: (inputs, context) => custom.predict(inputs, context),
-          };
+      if (options.outputs === undefined) return custom;
+      const declared = outputSpecOf(custom.outputs);
+      const outputs =
+        typeof options.outputs === 'object' ? outputSpecOf(options.outputs) : { ...declared, form: outputSpecOf(options.outputs).form };
+      if (outputs.form === declared.form && outputs.exactness === declared.exactness) return custom;
+      const models = custom.models;
+      return {
+        outputs,
+        predict: (inputs, context) => custom.predict(inputs, context),
+        ...(models === undefined ? {} : { models: () => models.call(custom) }),
+      };
     }
     const graph = teacher as GraphModelLike;
     return {
@@ -145,6 +164,22 @@ export function asTeacher(teacher: TeacherLike, options: AsTeacherOptions = {}):
     'INVALID_TEACHER',
     'the teacher must be a tf.LayersModel, a GraphModel, a function (x) => logits, or an object with predict(x, ctx)',
   );
+}
+
+/**
+ * The distinct LayersModels a teacher runs (a LayersModel itself, or what a
+ * {@link Teacher} lists with `models()`), and whether that is all it runs.
+ * A teacher that lists none is unknown: `complete` false.
+ * @internal
+ */
+export function teacherModels(teacher: TeacherLike): { models: tfl.LayersModel[]; complete: boolean } {
+  if (isLayersModel(teacher)) return { models: [teacher], complete: true };
+  const listed =
+    teacher !== null && typeof teacher === 'object' && typeof (teacher as Teacher).models === 'function'
+      ? (teacher as Teacher).models!()
+      : undefined;
+  if (listed === undefined) return { models: [], complete: false };
+  return { models: [...new Set(listed.models)], complete: listed.complete ?? true };
 }
 
 /** Duck-typed LayersModel check (survives two copies of tfjs-layers). */

@@ -6,14 +6,15 @@ import { DEFAULT_BATCH_SIZE } from '../inputs/batches.js';
 import { TeacherCache } from './TeacherCache.js';
 import type { DatasetLike, DistillationBatch } from '../inputs/batches.js';
 import type { ModelInputs } from '../inputs/modelInputs.js';
-import type { Teacher, TeacherOutputs } from './teacher.js';
+import type { TeacherOutputs, TeacherOutputSpec } from './outputSpec.js';
+import type { Teacher } from './teacher.js';
 
 /** Options of {@link zipTeacherOutputs}. */
 export interface ZipTeacherOutputsOptions<E> extends AlignTeacherOutputsOptions<E> {
   /** Turns a batch of input rows into tensors (`xs`, and `ys`/`teacherXs` when wanted). */
   toTensors: (inputs: E[]) => { xs: ModelInputs; ys?: tf.Tensor; teacherXs?: ModelInputs };
-  /** What the stored rows are (default `'logits'`). */
-  outputs?: TeacherOutputs;
+  /** What the stored rows are (default `'logits'`; see `TeacherCacheOptions.outputs`). */
+  outputs?: TeacherOutputs | TeacherOutputSpec;
 }
 
 /** What {@link zipTeacherOutputs} returns: a dataset and the teacher that serves it. */

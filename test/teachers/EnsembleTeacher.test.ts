@@ -21,6 +21,7 @@ import {
   type Teacher,
   type TeacherOutputs,
 } from '../../src/index.js';
+import { teacherOutputSpec } from '../../src/teachers/index.js';
 import { mlp, sameValues, toyData, weightValues } from '../distill/helpers.js';
 
 interface EnsembleCase {
@@ -98,11 +99,16 @@ describe('EnsembleTeacher: members', () => {
     const logits = new EnsembleTeacher([member, member]);
     const probs = new EnsembleTeacher([member, member], { combine: 'mean-probs' });
     expect(logits.combine).toBe('mean-logits');
-    expect([logits.outputs, logits.temperatureDependent]).toEqual(['logits', false]);
-    expect([probs.outputs, probs.temperatureDependent]).toEqual(['logits', true]);
-    expect(new EnsembleTeacher([probs, member]).temperatureDependent).toBe(true);
+    expect(logits.outputs).toEqual({ form: 'logits', exactness: 'exact' });
+    expect(probs.outputs).toEqual({ form: 'logits', exactness: 'temperature-dependent' });
+    expect(new EnsembleTeacher([probs, member]).outputs).toEqual({ form: 'logits', exactness: 'temperature-dependent' });
     // Overriding outputs keeps a member's temperature dependence.
-    expect(new EnsembleTeacher([{ teacher: probs, outputs: 'probs' }]).temperatureDependent).toBe(true);
+    expect(new EnsembleTeacher([{ teacher: probs, outputs: 'probs' }]).outputs.exactness).toBe('temperature-dependent');
+    // A probability member makes mean-logits outputs logits up to a per-row constant.
+    expect(new EnsembleTeacher([member, fixedMember([[0.5, 0.5]], 'probs')]).outputs).toEqual({
+      form: 'logits',
+      exactness: 'up-to-constant',
+    });
     expect(logits.members.map((m) => m.weight)).toEqual([0.5, 0.5]);
     expect(new EnsembleTeacher([member, member, member], { weights: [2, 1, 1] }).members.map((m) => m.weight)).toEqual([
       0.5, 0.25, 0.25,
@@ -396,7 +402,8 @@ describe('EnsembleTeacher and the Distiller guards', () => {
 
   it('asTeacher keeps temperatureDependent through an outputs override, and wrapped errors keep their cause', async () => {
     const inner = new EnsembleTeacher([dense(3), dense(3)], { combine: 'mean-probs' });
-    expect(asTeacher(inner, { outputs: 'logits' }).temperatureDependent).toBe(true);
+    expect(teacherOutputSpec(asTeacher(inner, { outputs: 'logits' }))).toEqual({ form: 'logits', exactness: 'temperature-dependent' });
+    expect(teacherOutputSpec(asTeacher(inner, { outputs: 'probs' }))).toEqual({ form: 'probs', exactness: 'temperature-dependent' });
     const failing = new EnsembleTeacher([() => { throw new RangeError('boom'); }]);
     const x = tf.ones([2, 4]);
     const error = await Promise.resolve(failing.predict(x, { temperature: 1 })).catch((e: unknown) => e);

@@ -6,16 +6,16 @@ import {
   EnsembleTeacher,
   KdConfigError,
   KdDataError,
-  readJsonlTeacherOutputs,
   seededRandom,
   TeacherCache,
-  zipTeacherOutputs,
   type ExampleId,
   type DistillationBatch,
   type ModelInputs,
   type Teacher,
   type TeacherContext,
 } from '../../src/index.js';
+import { readJsonlTeacherOutputs } from '../../src/io/index.js';
+import { zipTeacherOutputs } from '../../src/teachers/index.js';
 import { mlp } from '../distill/helpers.js';
 
 const N = 24;
@@ -245,7 +245,8 @@ describe('cachedTeacher with Distiller.fitDataset', () => {
   it('refuses a temperature-dependent teacher asked at another temperature', async () => {
     const ensemble = new EnsembleTeacher([encodingTeacher(), encodingTeacher()], { combine: 'mean-probs' });
     const cached = cachedTeacher(ensemble);
-    expect(cached.temperatureDependent).toBe(true);
+    expect(cached.outputs).toEqual({ form: 'logits', exactness: 'temperature-dependent' });
+    expect(cached.cache.outputs).toEqual(cached.outputs);
     const x = tf.tensor2d([features(1)]);
     const ids = tf.tensor1d([1], 'int32');
     (await cached.predict(x, { temperature: 2, ids })).dispose();
