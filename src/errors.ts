@@ -53,7 +53,8 @@ export type KdErrorCode =
   | 'OUT_OF_ORDER'
   // backend
   | 'BACKEND_UNAVAILABLE'
-  | 'UNSUPPORTED_KERNEL_INPUT';
+  | 'UNSUPPORTED_KERNEL_INPUT'
+  | 'TFJS_INTERNALS_CHANGED';
 
 /**
  * Base class of every error kd-ts throws on purpose.

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { alignMultiOutputTestFunction } from '../compat/layersModelTestFunction.js';
 import { KdConfigError, KdShapeError } from '../errors.js';
 import { distillationLoss, resolveLossConfig, type DistillationKind } from '../losses/distillationLoss.js';
 import { isLayersModel } from '../teachers/teacher.js';
@@ -106,7 +107,8 @@ export function withDistillationHead(student: tfl.LayersModel, compile?: Compile
   const hard = new LogitsOutput({ name: hardName }).apply(logits) as tfl.SymbolicTensor;
   const soft = new LogitsOutput({ name: softName }).apply(logits) as tfl.SymbolicTensor;
   const wrapped = tfl.model({ inputs: student.inputs, outputs: [hard, soft], name: `${student.name}_distillation` });
-  alignValidationLogs(wrapped);
+  // tfjs-layers mislabels the val_ logs of models with several outputs (tensorflow/tfjs#5941).
+  alignMultiOutputTestFunction(wrapped);
   if (compile !== undefined) compileForDistillation(wrapped, compile);
   return wrapped;
 }
@@ -211,38 +213,6 @@ export function distillationFitLosses(options: DistillationFitLossOptions): [Fit
       return tf.mul(distillation, 1 - config.alpha);
     });
   return [hard, soft];
-}
-
-/**
- * tfjs-layers 4.x scores a model with several outputs wrongly in `evaluate`
- * and in fit's validation (tensorflow/tfjs#5941): its test function pushes
- * the running total after *each* output's loss, so it returns one value per
- * extra output more than there are names, and every `val_` key is shifted
- * (`val_loss` gets the first output's loss alone, `val_hard_acc` a loss).
- * Keep only the final total, so `evaluate` and the `val_` logs line up with
- * `metricsNames`. A tfjs that returns the right count is left alone.
- */
-function alignValidationLogs(model: tfl.LayersModel): void {
-  const internals = model as unknown as {
-    makeTestFunction?: () => void;
-    testFunction?: (data: tf.Tensor[]) => tf.Scalar[];
-    metricsNames?: string[];
-  };
-  const make = internals.makeTestFunction;
-  if (typeof make !== 'function') return;
-  internals.makeTestFunction = () => {
-    make.call(model);
-    const test = internals.testFunction;
-    if (typeof test !== 'function') return;
-    internals.testFunction = (data) => {
-      const values = test(data);
-      const extra = values.length - (internals.metricsNames?.length ?? values.length);
-      if (extra <= 0) return values;
-      // values: [l0, l0 + l1, ...metrics]; the last running total is the loss.
-      tf.dispose(values.slice(0, extra));
-      return values.slice(extra);
-    };
-  };
 }
 
 /** The checks the Distiller makes of a student, for a model about to be wrapped. */

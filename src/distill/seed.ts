@@ -1,4 +1,5 @@
 import seedrandom from 'seedrandom';
+import { withMathRandom } from '../compat/mathRandom.js';
 
 /** A seed for {@link withSeed} and the Distiller's `seed` option. */
 export type Seed = number | string;
@@ -18,6 +19,7 @@ export type Seed = number | string;
  * @param seed - Any number or string.
  * @param fn - Work to run; a returned promise keeps the seed until it settles.
  * @returns Whatever `fn` returns.
+ * @throws {@link KdBackendError} (`TFJS_INTERNALS_CHANGED`) when `Math.random` cannot be replaced (a frozen global).
  *
  * @example
  * ```ts
@@ -30,22 +32,7 @@ export type Seed = number | string;
  * ```
  */
 export function withSeed<T>(seed: Seed, fn: () => T): T {
-  const original = Math.random;
-  const seeded = seededRandom(seed);
-  Math.random = seeded;
-  const restore = () => {
-    if (Math.random === seeded) Math.random = original;
-  };
-  let result: T;
-  try {
-    result = fn();
-  } catch (error) {
-    restore();
-    throw error;
-  }
-  if (result instanceof Promise) return result.finally(restore) as T;
-  restore();
-  return result;
+  return withMathRandom(seededRandom(seed), fn);
 }
 
 /**

@@ -11,9 +11,8 @@ export {
   bidirectionalFastLstm,
   type FastLstmArgs,
   type RecurrentActivationName,
-  type Initializer,
-  type InitializerSpec,
 } from './fastLstm.js';
+export type { Initializer, InitializerSpec } from './initializers.js';
 export { MaskedGlobalMaxPooling1D } from './maskedGlobalMaxPooling1D.js';
 export { PairFeatures } from './pairFeatures.js';
 export { registerKdLayers } from './register.js';
