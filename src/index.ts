@@ -9,7 +9,7 @@
  * `kd-ts/teachers`, `kd-ts/distill`, `kd-ts/io`, `kd-ts/text`,
  * `kd-ts/backend`, `kd-ts/layers`, and `kd-ts/node` for Node-only helpers.
  *
- * @packageDocumentation
+ * @module kd-ts
  */
 export { KdError, KdConfigError, KdShapeError, KdDataError, KdBackendError, type KdErrorCode } from './errors.js';
 export { softmaxWithTemperature, logSoftmaxWithTemperature } from './losses/softmaxWithTemperature.js';

@@ -5,7 +5,7 @@
  * only
  * {@link pickTrainingBackend}, or {@link enableWasmTraining} on wasm.
  *
- * @packageDocumentation
+ * @module kd-ts/backend
  */
 export {
   pickTrainingBackend,

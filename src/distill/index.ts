@@ -4,7 +4,7 @@
  * the `model.fit` route (a student wrapped with a distillation head, trained
  * on teacher logits computed beforehand).
  *
- * @packageDocumentation
+ * @module kd-ts/distill
  */
 export {
   Distiller,

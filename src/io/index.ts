@@ -4,7 +4,7 @@
  * Parsers and encoders only, browser-safe; the file-system helpers built on
  * them are in `kd-ts/node`.
  *
- * @packageDocumentation
+ * @module kd-ts/io
  */
 export {
   checkTeacherOutputs,

@@ -3,7 +3,7 @@
  * fused, trainable LSTM, masked max pooling, sentence-pair features), and
  * {@link registerKdLayers}, which makes saved models using them loadable.
  *
- * @packageDocumentation
+ * @module kd-ts/layers
  */
 export {
   FastLSTM,

@@ -2,7 +2,7 @@
  * kd-ts/losses: the distillation losses and the temperature softmax they are
  * built on. Plain tensor functions, usable in any custom training loop.
  *
- * @packageDocumentation
+ * @module kd-ts/losses
  */
 export { softmaxWithTemperature, logSoftmaxWithTemperature } from './softmaxWithTemperature.js';
 export { distillationLoss, type DistillationKind, type DistillationLossOptions } from './distillationLoss.js';

@@ -3,7 +3,7 @@
  * backends). Kept apart from the main entry so browser bundles never pull in
  * `fs` or terminal code.
  *
- * @packageDocumentation
+ * @module kd-ts/node
  */
 export { saveStudent, loadStudent, type SaveStudentOptions, type SaveStudentResult } from './saveStudent.js';
 export { progressBar, type ProgressBarOptions } from './progressBar.js';

@@ -3,7 +3,7 @@
  * a {@link Teacher}, ensembles of teachers, and teacher outputs computed once
  * and looked up by example id (in memory, or zipped with a dataset).
  *
- * @packageDocumentation
+ * @module kd-ts/teachers
  */
 export {
   asTeacher,

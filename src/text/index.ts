@@ -4,7 +4,7 @@
  * augmentation that grows a transfer set (masking, POS-guided word
  * replacement, n-gram sampling). Browser-safe.
  *
- * @packageDocumentation
+ * @module kd-ts/text
  */
 export { tokenize, whitespaceTokenize, tokenizeSst2, type Tokenizer } from './tokenize.js';
 export {
