@@ -6,7 +6,7 @@
  *
  * Each figure is the median of `--runs` timed runs after warm-up (the first
  * products in a process are several times slower: V8 tiers the wasm code up
- * and the VM faults the wasm heap in, see src/backend/wasmFastMatMul.ts).
+ * and the VM faults the wasm heap in, see the notes in src/backend/kernels/wasm/matMulProducts.ts).
  * Stock and fast runs alternate, round by round, so that load from other
  * processes falls on both. Shared machines are noisy: compare the ratios
  * within one run, not absolute figures across runs.
