@@ -47,15 +47,16 @@ export function perRowDivergence(
   const { kind, temperature, beta } = config;
   // One op with a hand-written gradient: the forward pass is not taped, and
   // the gradient avoids the cancellations autodiff would make (see softmaxVjp).
-  const op = tf.customGrad(((student: tf.Tensor, save: tf.GradSaveFunc) => {
-    // Only the input is saved: saving the intermediates would keep tensors
-    // alive past the op (tfjs flags it as a leak); the backward pass redoes
-    // the few elementwise ops instead.
-    save([student]);
+  const op = tf.customGrad(((student: tf.Tensor) => {
+    // Nothing is saved: saving intermediates keeps tensors past the op (tfjs's
+    // leak check flags it, and a saved input is copied on wasm). The backward
+    // pass redoes the few elementwise ops from the input, which the gradient
+    // computation keeps alive until it ends (tf.grad / variableGrads run the
+    // forward and backward passes in one scope).
     return {
       value: divergenceValue(kind, logRatioParts(student as tf.Tensor2D, teacherLogits, temperature), beta),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const parts = logRatioParts(saved[0] as tf.Tensor2D, teacherLogits, temperature);
+      gradFunc: (dy: tf.Tensor) => {
+        const parts = logRatioParts(student as tf.Tensor2D, teacherLogits, temperature);
         const perClass = divergenceGradient(kind, parts, beta);
         // d z / d student = 1/T (the max shift has gradient 0: softmax is shift-invariant).
         return tf.mul(perClass, tf.div(tf.reshape(dy, [-1, 1]), temperature));
@@ -166,8 +167,17 @@ function divergenceGradient(kind: Exclude<DistillationKind, 'mse'>, parts: LogRa
       return softmaxVjp(q, tf.mul(jsdLogRatios(logRatio, beta).studentTerm, 1 - beta));
     case 'tvd':
       // ½·Σ |p − q|: d/dq = −½·sign(p − q) (0 where p = q, as PyTorch).
-      return softmaxVjp(q, tf.mul(tf.sign(diff), -0.5));
+      return softmaxVjp(q, tf.mul(signOf(diff), -0.5));
   }
+}
+
+/**
+ * sign(x) from comparisons: tfjs-backend-wasm 4.22's Sign returns 0 for
+ * |x| below about 1e-7, which would drop most classes from the tvd gradient
+ * at high T, where p − q is that small.
+ */
+function signOf(x: tf.Tensor): tf.Tensor {
+  return tf.sub(tf.cast(tf.greater(x, 0), 'float32'), tf.cast(tf.less(x, 0), 'float32'));
 }
 
 /**

@@ -6,3 +6,4 @@
  */
 export { softmaxWithTemperature, logSoftmaxWithTemperature } from './softmaxWithTemperature.js';
 export { distillationLoss, type DistillationKind, type DistillationLossOptions } from './distillationLoss.js';
+export { topKLogits, type TopKLogits } from './topK.js';
