@@ -101,3 +101,13 @@ export {
   type VocabularyJson,
 } from './text/Vocabulary.js';
 export { augment, type AugmentOptions } from './text/augment.js';
+export { onnxTeacher, type OnnxSessionLike, type OnnxTeacher, type OnnxTeacherOptions } from './teachers/onnxTeacher.js';
+export {
+  transformersTeacher,
+  type TextsById,
+  type TransformersModelLike,
+  type TransformersPipelineLike,
+  type TransformersTeacher,
+  type TransformersTeacherOptions,
+  type TransformersTokenizerLike,
+} from './teachers/transformersTeacher.js';

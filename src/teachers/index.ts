@@ -38,3 +38,26 @@ export {
 } from './TeacherCache.js';
 export { cachedTeacher, type CachedTeacher } from './cachedTeacher.js';
 export { zipTeacherOutputs, type ZippedTeacherData, type ZipTeacherOutputsOptions } from './zipTeacherOutputs.js';
+export {
+  onnxTeacher,
+  type OnnxInputData,
+  type OnnxInputType,
+  type OnnxSessionLike,
+  type OnnxTeacher,
+  type OnnxTeacherOptions,
+  type OnnxTensorConstructor,
+  type OnnxTensorLike,
+  type OnnxValueMetadata,
+} from './onnxTeacher.js';
+export {
+  transformersTeacher,
+  type TextsById,
+  type TransformersEncoding,
+  type TransformersModelLike,
+  type TransformersPipelineLike,
+  type TransformersTeacher,
+  type TransformersTeacherOptions,
+  type TransformersTensorLike,
+  type TransformersTokenizerCallOptions,
+  type TransformersTokenizerLike,
+} from './transformersTeacher.js';
