@@ -22,7 +22,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   teachers: ['errors', 'inputs', 'losses', 'io', 'compat'],
   students: ['errors', 'inputs', 'layers', 'compat'],
   distill: ['errors', 'inputs', 'losses', 'teachers', 'layers', 'compat'],
-  report: ['errors', 'inputs', 'losses', 'teachers', 'io', 'compat'],
+  report: ['errors', 'inputs', 'losses', 'teachers', 'distill', 'io', 'compat'],
   node: ['errors', 'inputs', 'io', 'teachers', 'layers', 'backend', 'compat'],
 };
 

@@ -11,11 +11,12 @@ import {
   type DatasetLike,
   type DistillationBatch,
 } from '../inputs/batches.js';
-import { countRows, mapInputs, orderInputs, tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
+import { countRows, mapInputs, tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
 import { teacherOutputSpec, type TeacherOutputs, type TeacherOutputSpec } from '../teachers/outputSpec.js';
-import { asTeacher, isLayersModel, teacherModels, type Teacher, type TeacherLike } from '../teachers/teacher.js';
+import { asTeacher, type Teacher, type TeacherLike } from '../teachers/teacher.js';
 import { runCallbacks, type DistillerCallbacks } from './callbacks.js';
 import { seededRandom, shuffledIndices, withSeed, type Seed } from './seed.js';
+import { assertNoSharedVariables, assertStudentInputs, assertStudentModel, ensureBuilt } from './student.js';
 import { createTrainStep, type StepBatch, type StepLogs, type TrainStep } from './trainStep.js';
 
 /** Options of the {@link Distiller} constructor. */
@@ -144,9 +145,7 @@ export class Distiller {
    * @throws {@link KdConfigError} `SHARED_VARIABLES` when teacher and student share weights.
    */
   constructor(config: DistillerConfig) {
-    if (!isLayersModel(config.student)) {
-      throw new KdConfigError('INVALID_STUDENT', 'the student must be a tf.LayersModel (tf.sequential or tf.model)');
-    }
+    assertStudentModel(config.student);
     this.student = config.student;
     this.studentOutputs = config.studentOutputs ?? 'logits';
     assertNoSharedVariables(config.teacher, config.student);
@@ -409,62 +408,6 @@ function makeOptimizer(optimizer: tf.Optimizer | OptimizerName): tf.Optimizer {
         `unknown optimizer ${String(optimizer)}: pass a tf.Optimizer (e.g. tf.train.adam(1e-3)) or 'adam', 'sgd', 'rmsprop', 'adagrad'`,
       );
   }
-}
-
-/**
- * A tf.sequential builds lazily; until built, its stopTraining throws and its
- * calculateLosses() returns [] (regularizers silently dropped). Build it now.
- */
-function ensureBuilt(student: tfl.LayersModel): void {
-  if (student.inputs.length === 0) {
-    throw new KdConfigError(
-      'INVALID_STUDENT',
-      'the student has no input shape: give its first layer an inputShape (or use tf.model with tf.input) before distilling',
-    );
-  }
-  if (!student.built) student.build(student.inputs.map((input) => input.shape));
-}
-
-function assertNoSharedVariables(teacher: TeacherLike, student: tfl.LayersModel): void {
-  if ((teacher as unknown) === student) {
-    throw new KdConfigError('SHARED_VARIABLES', 'the teacher and the student are the same model: pass a separate student');
-  }
-  const studentIds = new Set(student.weights.map((w) => w.read().id));
-  const shared = teacherModels(teacher).models.flatMap((model) => model.weights.filter((w) => studentIds.has(w.read().id)));
-  if (shared.length > 0) {
-    throw new KdConfigError(
-      'SHARED_VARIABLES',
-      `the teacher and the student share ${shared.length} weight(s) (e.g. ${shared[0]!.name}): training the student would ` +
-        'change the teacher; build the student from new layers, or clone the shared layers',
-    );
-  }
-}
-
-/** Checks the student gets as many inputs as it has, by name for maps. */
-function assertStudentInputs(student: tfl.LayersModel, x: ModelInputs): void {
-  const given = orderInputs(student, x);
-  const tensors = given instanceof tf.Tensor ? [given] : given;
-  if (tensors.length !== student.inputs.length) {
-    throw new KdShapeError(
-      'MISSING_INPUT',
-      `the student has ${student.inputs.length} input(s) (${student.inputNames.join(', ')}) but x holds ${tensors.length}: ` +
-        'pass one tensor per student input, in order, or a map by input name',
-    );
-  }
-  // Checked here rather than left to the student's forward pass, which would throw inside the gradient tape.
-  tensors.forEach((tensor, i) => {
-    const expected = student.inputs[i]!.shape;
-    const fits =
-      tensor.rank === expected.length && expected.every((dim, d) => d === 0 || dim === null || dim === tensor.shape[d]);
-    if (!fits) {
-      throw new KdShapeError(
-        'INPUT_SHAPE_MISMATCH',
-        `student input "${student.inputNames[i]}" expects shape [${expected.map((d) => d ?? 'batch').join(', ')}] ` +
-          `but got [${tensor.shape.join(', ')}]: reshape the data or build the student with inputShape ` +
-          `[${tensor.shape.slice(1).join(', ')}]`,
-      );
-    }
-  });
 }
 
 function normalizeValidation(data: ValidationData): { x: ModelInputs; y?: tf.Tensor; teacherInputs?: ModelInputs } {

@@ -2,11 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { alignMultiOutputTestFunction } from '../compat/layersModelTestFunction.js';
 import { KdConfigError, KdShapeError } from '../errors.js';
+import { hardLabelCrossEntropy } from '../losses/crossEntropy.js';
 import { distillationLoss, resolveLossConfig, type DistillationKind } from '../losses/distillationLoss.js';
 import { isLayersModel } from '../teachers/teacher.js';
 import { LogitsOutput } from '../layers/logitsOutput.js';
 import { registerKdLayers } from '../layers/register.js';
-import { assertStudentOutputs } from './trainStep.js';
+import { assertStudentHasInputs, assertStudentModel, assertStudentOutputs } from './student.js';
 
 /**
  * Names of the two outputs of a model made by {@link withDistillationHead}:
@@ -196,9 +197,8 @@ export function distillationFitLosses(options: DistillationFitLossOptions): [Fit
   const hard: FitLoss = (labels, logits) =>
     tf.tidy(() => {
       if (config.alpha === 0) return tf.scalar(0);
-      // The Distiller's hard-label term: −Σ y · log softmax(z), batch mean.
-      const perExample = tf.neg(tf.sum(tf.mul(tf.cast(labels, 'float32'), tf.logSoftmax(logits)), -1));
-      return tf.mul(tf.mean(perExample), config.alpha);
+      // The Distiller's hard-label term, batch mean.
+      return tf.mul(tf.mean(hardLabelCrossEntropy(logits, tf.cast(labels, 'float32'))), config.alpha);
     });
   const soft: FitLoss = (teacherLogits, logits) =>
     tf.tidy(() => {
@@ -217,15 +217,8 @@ export function distillationFitLosses(options: DistillationFitLossOptions): [Fit
 
 /** The checks the Distiller makes of a student, for a model about to be wrapped. */
 function assertDistillableStudent(student: tfl.LayersModel): void {
-  if (!isLayersModel(student)) {
-    throw new KdConfigError('INVALID_STUDENT', 'the student must be a tf.LayersModel (tf.sequential or tf.model)');
-  }
-  if (student.inputs.length === 0) {
-    throw new KdConfigError(
-      'INVALID_STUDENT',
-      'the student has no input shape: give its first layer an inputShape (or use tf.model with tf.input) before wrapping it',
-    );
-  }
+  assertStudentModel(student);
+  assertStudentHasInputs(student, 'wrapping it');
   if (student.outputs.length !== 1) {
     throw new KdConfigError(
       'INVALID_STUDENT',

@@ -21,7 +21,7 @@ import {
   type TeacherOutputs,
   type TeacherOutputSpec,
 } from '../teachers/outputSpec.js';
-import { endsWithSoftmax } from '../teachers/teacher.js';
+import { assertStudentOutputs } from './student.js';
 
 /** Options of {@link createTrainStep}. */
 export interface TrainStepOptions {
@@ -124,12 +124,13 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
     throw new KdConfigError('INVALID_STUDENT', 'the student has no trainable weights: build it, and unfreeze its layers');
   }
 
-  const forward = (batch: StepBatch, training: boolean) => {
+  const forward = (batch: StepBatch, training: boolean): tf.Tensor2D => {
     const raw = student.apply(orderInputs(student, batch.inputs), { training }) as tf.Tensor;
-    const studentLogits = studentOutputs === 'probs' ? probsToLogits(raw) : raw;
-    const teacherLogits = teacherOutputsAsLogits(batch.teacherLogits, teacherOutputs);
-    return { studentLogits: studentLogits as tf.Tensor2D, teacherLogits: teacherLogits as tf.Tensor2D };
+    return (studentOutputs === 'probs' ? probsToLogits(raw) : raw) as tf.Tensor2D;
   };
+  // The teacher's outputs as logits: constants of the step, made outside the gradient tape.
+  const teacherLogitsOf = (batch: StepBatch) =>
+    tf.tidy(() => teacherOutputsAsLogits(batch.teacherLogits, teacherOutputs)) as tf.Tensor2D;
 
   const outputShape = student.outputs[0]!.shape;
   const studentClasses = outputShape[outputShape.length - 1];
@@ -164,16 +165,23 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
 
   const step = async (batch: StepBatch): Promise<StepLogs> => {
     checkShapes(batch);
+    const teacherLogits = teacherLogitsOf(batch);
     let stats: tf.Tensor1D | undefined;
-    const { value, grads } = tf.variableGrads(() => {
-      const { studentLogits, teacherLogits } = forward(batch, true);
-      assertSameLogitsShape(studentLogits, teacherLogits);
-      const terms = distillationLossTerms(studentLogits, teacherLogits, config, batch.labels);
-      const regularization = student.calculateLosses();
-      const loss = regularization.length > 0 ? tf.addN([terms.loss, ...regularization]) : terms.loss;
-      stats = tf.keep(batchStats(loss as tf.Scalar, terms, studentLogits, batch, teacherOutputs));
-      return loss as tf.Scalar;
-    }, variables);
+    let gradients: ReturnType<typeof tf.variableGrads> | undefined;
+    try {
+      gradients = tf.variableGrads(() => {
+        const studentLogits = forward(batch, true);
+        assertSameLogitsShape(studentLogits, teacherLogits);
+        const terms = distillationLossTerms(studentLogits, teacherLogits, config, batch.labels);
+        const regularization = student.calculateLosses();
+        const loss = regularization.length > 0 ? tf.addN([terms.loss, ...regularization]) : terms.loss;
+        stats = tf.keep(batchStats(loss as tf.Scalar, terms, studentLogits, batch, teacherOutputs));
+        return loss as tf.Scalar;
+      }, variables);
+    } finally {
+      if (teacherLogits !== batch.teacherLogits) teacherLogits.dispose();
+    }
+    const { value, grads } = gradients;
     try {
       const values = await stats!.data();
       const logs = readStats(values, batch, teacherOutputs);
@@ -192,7 +200,8 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
   const evaluate = async (batch: StepBatch): Promise<StepLogs> => {
     checkShapes(batch);
     const stats = tf.tidy(() => {
-      const { studentLogits, teacherLogits } = forward(batch, false);
+      const studentLogits = forward(batch, false);
+      const teacherLogits = teacherOutputsAsLogits(batch.teacherLogits, teacherOutputs) as tf.Tensor2D;
       assertSameLogitsShape(studentLogits, teacherLogits);
       const terms = distillationLossTerms(studentLogits, teacherLogits, config, batch.labels);
       // Like Keras, the reported loss includes the regularization penalties.
@@ -208,17 +217,6 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
   };
 
   return Object.assign(step, { evaluate, variables, config });
-}
-
-/** Throws when the student ends in a softmax but is declared to return logits. */
-export function assertStudentOutputs(student: tfl.LayersModel, studentOutputs: TeacherOutputs): void {
-  if (studentOutputs === 'logits' && endsWithSoftmax(student)) {
-    throw new KdConfigError(
-      'SOFTMAX_STUDENT',
-      "the student's last layer applies a softmax, but distillation needs its logits: " +
-        "remove the softmax (activation: 'linear') and apply it at inference, or pass studentOutputs: 'probs'",
-    );
-  }
 }
 
 // Layout of the stats vector read back once per batch.

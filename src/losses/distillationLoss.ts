@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { KdConfigError, KdDataError, KdShapeError } from '../errors.js';
+import { hardLabelCrossEntropy } from './crossEntropy.js';
 import { DISTILLATION_KINDS, perRowDivergence, resolveBeta, type DistillationKind } from './divergences.js';
 import { assertLogitsPair, assertMaskShape, assertTokenLabelsShape, batchReducer, validateMask, validateTokenLabels } from './tokenLevel.js';
 import {
@@ -269,7 +270,7 @@ export function distillationLossTerms(
 
   const rowLabels = studentLogits.rank === 3 ? tf.reshape(labels, labels.rank === 2 ? [-1] : [-1, numClasses]) : labels;
   const target = labelsAsDistribution(rowLabels, numClasses);
-  const perExampleCe = tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(studentRows)), -1)) as tf.Tensor1D;
+  const perExampleCe = hardLabelCrossEntropy(studentRows, target);
   const studentLoss = reduce(perExampleCe);
   const loss = tf.add(tf.mul(studentLoss, config.alpha), tf.mul(distillation, 1 - config.alpha)) as tf.Scalar;
   return { loss, distillation, studentLoss };

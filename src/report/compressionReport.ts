@@ -5,6 +5,7 @@ import { isIdLabels, validateLabels } from '../losses/distillationLoss.js';
 import { assertLogits } from '../losses/validate.js';
 import { positiveInteger } from '../inputs/batches.js';
 import { countRows, mapInputs, tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
+import { assertStudentModel } from '../distill/student.js';
 import { asTeacher, isLayersModel, type Teacher, type TeacherLike } from '../teachers/teacher.js';
 import type { WeightQuantization } from '../io/quantize.js';
 import { modelSize, teacherSize, type ModelSize } from './modelSize.js';
@@ -154,9 +155,7 @@ const DEFAULTS = { batchSize: 256, repeats: 7, warmup: 1, latencyRows: 1000 } as
  */
 export async function compressionReport(options: CompressionReportOptions): Promise<CompressionReport> {
   const { student, x, labels } = options;
-  if (!isLayersModel(student)) {
-    throw new KdConfigError('INVALID_STUDENT', 'the student must be a tf.LayersModel (tf.sequential or tf.model)');
-  }
+  assertStudentModel(student);
   const batchSize = positiveInteger(options.batchSize ?? DEFAULTS.batchSize, 'batchSize');
   const repeats = positiveInteger(options.repeats ?? DEFAULTS.repeats, 'repeats');
   const latencyRows = positiveInteger(options.latencyRows ?? DEFAULTS.latencyRows, 'latencyRows');
