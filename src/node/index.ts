@@ -8,15 +8,12 @@
 export { saveStudent, loadStudent, type SaveStudentOptions, type SaveStudentResult } from './saveStudent.js';
 export { progressBar, type ProgressBarOptions } from './progressBar.js';
 export { pickNodeBackend, type PickNodeBackendOptions } from './pickNodeBackend.js';
+export { readTeacherOutputs, readTeacherCache, type ReadTeacherFilesOptions } from './readTeacherFiles.js';
 export {
-  readTeacherOutputs,
-  readTeacherCache,
-  listTeacherShards,
   writeTeacherOutputs,
-  writeTeacherShards,
-  type ReadTeacherFilesOptions,
-  type TeacherFileFormat,
   type WriteTeacherFilesOptions,
   type WriteTeacherFilesResult,
-} from './teacherFiles.js';
+} from './writeTeacherFiles.js';
+export { listTeacherShards, writeTeacherShards } from './teacherShards.js';
+export type { TeacherFileFormat } from './teacherFileFormat.js';
 export { writeTransferSet, readTransferSet } from './transferSet.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readTeacherCache } from '../../src/node/teacherFiles.js';
+import { readTeacherCache } from '../../src/node/readTeacherFiles.js';
 import { readTransferSet, writeTransferSet } from '../../src/node/transferSet.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kd-transfer-'));
