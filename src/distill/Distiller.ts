@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { KdConfigError, KdShapeError } from '../errors.js';
+import { KdConfigError } from '../errors.js';
 import type { DistillationKind } from '../losses/distillationLoss.js';
 import { validateLabels } from '../losses/distillationLoss.js';
 import {
@@ -14,9 +14,10 @@ import {
 import { countRows, mapInputs, tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
 import { teacherOutputSpec, type TeacherOutputs, type TeacherOutputSpec } from '../teachers/outputSpec.js';
 import { asTeacher, type Teacher, type TeacherLike } from '../teachers/teacher.js';
-import { runCallbacks, type DistillerCallbacks } from './callbacks.js';
+import type { DistillerCallbacks } from './callbacks.js';
 import { seededRandom, shuffledIndices, withSeed, type Seed } from './seed.js';
 import { assertNoSharedVariables, assertStudentInputs, assertStudentModel, ensureBuilt } from './student.js';
+import { MeanLogs, runEpochs } from './epochLoop.js';
 import { createTrainStep, type StepBatch, type StepLogs, type TrainStep } from './trainStep.js';
 
 /** Options of the {@link Distiller} constructor. */
@@ -202,7 +203,7 @@ export class Distiller {
         ? undefined
         : () => this.evaluate(validation.x, validation.y, { batchSize, teacherInputs: validation.teacherInputs });
 
-    return this.run(args, { samples: rows, steps: stepsPerEpoch, batchSize }, validate, async (onBatch) => {
+    return runEpochs(this.student, args, { samples: rows, steps: stepsPerEpoch, batchSize }, validate, async (onBatch) => {
       const order = args.shuffle === false ? Int32Array.from({ length: rows }, (_, i) => i) : shuffledIndices(rows, random);
       for (let start = 0, batch = 0; start < rows; start += batchSize, batch++) {
         const size = Math.min(batchSize, rows - start);
@@ -244,7 +245,7 @@ export class Distiller {
     const batchesPerEpoch = args.batchesPerEpoch === undefined ? undefined : positiveInteger(args.batchesPerEpoch, 'batchesPerEpoch');
     let iterator: Awaited<ReturnType<DatasetLike<DistillationBatch>['iterator']>> | undefined;
 
-    return this.run(args, { steps: batchesPerEpoch ?? null }, validate, async (onBatch) => {
+    return runEpochs(this.student, args, { steps: batchesPerEpoch ?? null }, validate, async (onBatch) => {
       // Without batchesPerEpoch an epoch is one full pass: a new iterator each epoch.
       if (iterator === undefined || batchesPerEpoch === undefined) iterator = await dataset.iterator();
       for (let batch = 0; batchesPerEpoch === undefined || batch < batchesPerEpoch; batch++) {
@@ -322,39 +323,6 @@ export class Distiller {
     }
   }
 
-  /** The epoch loop, callbacks and seeding shared by fit and fitDataset. */
-  private async run(
-    args: BaseFitArgs,
-    params: { samples?: number; steps: number | null; batchSize?: number },
-    validate: (() => Promise<Record<string, number>>) | undefined,
-    runEpoch: (onBatch: OnBatch) => Promise<void>,
-  ): Promise<tfl.History> {
-    const epochs = positiveInteger(args.epochs ?? 1, 'epochs');
-    const initialEpoch = args.initialEpoch ?? 0;
-    const callbackParams = { ...params, epochs, initialEpoch, verbose: args.verbose ?? 0, doValidation: validate !== undefined };
-    const train = () =>
-      runCallbacks(this.student, args.callbacks, callbackParams, async (hooks) => {
-        for (let epoch = initialEpoch; epoch < epochs; epoch++) {
-          await hooks.onEpochBegin(epoch);
-          const totals = new MeanLogs();
-          await runEpoch(async (batch, size, runStep) => {
-            await hooks.onBatchBegin(batch, size);
-            const logs = await runStep();
-            totals.add(logs, size);
-            await hooks.onBatchEnd(batch, { ...logs, batch, size });
-            return this.student.stopTraining;
-          });
-          const epochLogs = totals.mean();
-          if (validate !== undefined) {
-            for (const [k, v] of Object.entries(await validate())) epochLogs[`val_${k}`] = v;
-          }
-          await hooks.onEpochEnd(epoch, epochLogs);
-          if (this.student.stopTraining) break;
-        }
-      });
-    return args.seed === undefined ? train() : withSeed(args.seed, train);
-  }
-
   private requireStep(): TrainStep {
     if (this.step === undefined) {
       throw new KdConfigError(
@@ -368,26 +336,6 @@ export class Distiller {
   private numClasses(): number {
     const shape = this.student.outputs[0]?.shape;
     return shape?.[shape.length - 1] ?? 0;
-  }
-}
-
-/** Runs one batch's step between the batch callbacks; resolves true when training should stop. */
-type OnBatch = (batch: number, size: number, runStep: () => Promise<StepLogs>) => Promise<boolean>;
-
-/** Example-weighted running means of batch logs. */
-class MeanLogs {
-  private readonly sums: Record<string, number> = {};
-  private count = 0;
-
-  add(logs: Record<string, number>, size: number): void {
-    for (const [k, v] of Object.entries(logs)) this.sums[k] = (this.sums[k] ?? 0) + v * size;
-    this.count += size;
-  }
-
-  mean(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const [k, v] of Object.entries(this.sums)) out[k] = v / Math.max(this.count, 1);
-    return out;
   }
 }
 

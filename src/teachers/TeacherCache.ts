@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { KdConfigError, KdDataError, KdShapeError } from '../errors.js';
+import { KdConfigError, KdDataError } from '../errors.js';
 import {
   assertBatchShape,
   assertClassCount,
@@ -9,9 +9,11 @@ import {
   type ExampleId,
   type TeacherOutputBatch,
 } from '../io/teacherOutputs.js';
-import { idsOfValues, idsRequired, idTensor, lengthMismatch, readContextIds, readIds } from './ids.js';
-import { DEFAULT_BATCH_SIZE, disposeBatch, isDatasetLike, positiveInteger, type DatasetLike, type DistillationBatch } from '../inputs/batches.js';
-import { mapInputs, tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
+import { positiveInteger } from '../inputs/batches.js';
+import type { ModelInputs } from '../inputs/modelInputs.js';
+import { rowValues, type CacheRows } from './cacheRows.js';
+import { scoreInto, type TeacherData } from './fillCache.js';
+import { idsOfValues, readContextIds } from './ids.js';
 import { checkedOutputSpec, teacherOutputSpec, type TeacherOutputs, type TeacherOutputSpec } from './outputSpec.js';
 import { asTeacher, type Teacher, type TeacherContext, type TeacherLike } from './teacher.js';
 
@@ -152,39 +154,12 @@ export class TeacherCache implements Teacher {
    */
   set(
     ids: readonly ExampleId[] | tf.Tensor,
-    logits: tf.Tensor | readonly (readonly number[])[] | Float32Array,
+    logits: CacheRows,
     options: TeacherCacheSetOptions = {},
   ): void {
     const idList = ids instanceof tf.Tensor ? idsOfValues(ids, ids.dataSync() as unknown as ArrayLike<unknown>) : ids;
     const rows = idList.length;
-    let values: Float32Array;
-    let numClasses: number;
-    if (logits instanceof tf.Tensor) {
-      if (logits.rank !== 2) {
-        throw new KdShapeError('RANK_MISMATCH', `teacher outputs must be [rows, classes], got [${logits.shape.join(', ')}]`);
-      }
-      numClasses = logits.shape[1]!;
-      values = Float32Array.from(logits.dataSync() as ArrayLike<number>);
-      if (logits.shape[0] !== rows) throw lengthMismatch(rows, logits.shape[0]!);
-    } else if (logits instanceof Float32Array) {
-      numClasses = this.classes ?? (rows === 0 ? 0 : logits.length / rows);
-      values = logits;
-      if (!Number.isInteger(numClasses) || logits.length !== rows * numClasses) {
-        throw new KdShapeError(
-          'LENGTH_MISMATCH',
-          `${logits.length} values do not make ${rows} rows${this.classes === undefined ? '' : ` of ${this.classes}`}: ` +
-            'pass ids.length × numClasses values, row after row',
-        );
-      }
-    } else {
-      if (logits.length !== rows) throw lengthMismatch(rows, logits.length);
-      numClasses = logits[0]?.length ?? this.classes ?? 0;
-      values = new Float32Array(rows * numClasses);
-      logits.forEach((row, r) => {
-        assertClassCount(row.length, numClasses, () => `row ${r} (id ${formatId(idList[r])})`);
-        values.set(row, r * numClasses);
-      });
-    }
+    const { values, numClasses } = rowValues(idList, logits, this.classes);
     if (rows === 0) return;
     this.addBatch({ ids: [...idList], logits: values, numClasses, ...(options.locate ? { locate: options.locate } : {}) }, options);
   }
@@ -362,57 +337,13 @@ export class TeacherCache implements Teacher {
    */
   static async fromTeacher(
     teacher: TeacherLike,
-    data: { x: ModelInputs; ids: readonly ExampleId[] | tf.Tensor } | DatasetLike<DistillationBatch>,
+    data: TeacherData,
     options: FromTeacherOptions = {},
   ): Promise<TeacherCache> {
     const adapted = asTeacher(teacher, { outputs: options.outputs });
     const temperature = options.temperature ?? 1;
     const cache = new TeacherCache({ outputs: teacherOutputSpec(adapted), temperature });
-    const score = async (inputs: ModelInputs, ids: tf.Tensor) => {
-      const out = await adapted.predict(inputs, { temperature, ids });
-      try {
-        const idList = await readIds(ids, 'the ids');
-        if (out.rank !== 2 || out.shape[0] !== idList.length) {
-          throw new KdShapeError(
-            'BATCH_SIZE_MISMATCH',
-            `the teacher returned [${out.shape.join(', ')}] for a batch of ${idList.length} ids: it must return [batch, classes]`,
-          );
-        }
-        cache.addBatch({ ids: idList, logits: Float32Array.from((await out.data()) as Float32Array), numClasses: out.shape[1]! });
-      } finally {
-        out.dispose();
-      }
-    };
-    if (isDatasetLike<DistillationBatch>(data)) {
-      const iterator = await data.iterator();
-      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-        const element = next.value;
-        try {
-          if (element.id === undefined) throw idsRequired('TeacherCache.fromTeacher');
-          await score(element.teacherXs ?? element.xs, element.id);
-        } finally {
-          disposeBatch(element);
-        }
-      }
-      return cache;
-    }
-    const { x, ids } = data as { x: ModelInputs; ids: readonly ExampleId[] | tf.Tensor };
-    const idList = ids instanceof tf.Tensor ? await readIds(ids, 'ids') : [...ids];
-    const rows = tensorsOf(x)[0]?.shape[0] ?? 0;
-    if (rows !== idList.length) {
-      throw new KdShapeError('LENGTH_MISMATCH', `x has ${rows} rows but there are ${idList.length} ids: give one id per row`);
-    }
-    const batchSize = positiveInteger(options.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
-    for (let start = 0; start < rows; start += batchSize) {
-      const size = Math.min(batchSize, rows - start);
-      const batchX = mapInputs(x, (t) => tf.slice(t, [start], [size]));
-      const batchIds = idTensor(idList.slice(start, start + size));
-      try {
-        await score(batchX, batchIds);
-      } finally {
-        tf.dispose([...tensorsOf(batchX), batchIds]);
-      }
-    }
+    await scoreInto(cache, adapted, data, { ...options, temperature });
     return cache;
   }
 

@@ -1,0 +1,73 @@
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { positiveInteger } from '../inputs/batches.js';
+import { runCallbacks } from './callbacks.js';
+import type { BaseFitArgs } from './Distiller.js';
+import { withSeed } from './seed.js';
+import type { StepLogs } from './trainStep.js';
+
+/**
+ * The epoch loop shared by `Distiller.fit` and `fitDataset`: callbacks
+ * around every epoch and batch, example-weighted epoch logs, validation
+ * logs with a `val_` prefix, early stopping through `student.stopTraining`,
+ * and the whole run seeded when `args.seed` is given.
+ *
+ * @param student - The model being trained (the callbacks' model).
+ * @param args - Epochs, callbacks, verbosity, seed.
+ * @param params - What tfjs callbacks see of the run (`samples`, `steps`, `batchSize`).
+ * @param validate - Scores the validation data at the end of every epoch.
+ * @param runEpoch - Runs one epoch's batches, each through `onBatch`.
+ * @returns The tfjs `History`.
+ * @internal
+ */
+export async function runEpochs(
+  student: tfl.LayersModel,
+  args: BaseFitArgs,
+  params: { samples?: number; steps: number | null; batchSize?: number },
+  validate: (() => Promise<Record<string, number>>) | undefined,
+  runEpoch: (onBatch: OnBatch) => Promise<void>,
+): Promise<tfl.History> {
+  const epochs = positiveInteger(args.epochs ?? 1, 'epochs');
+  const initialEpoch = args.initialEpoch ?? 0;
+  const callbackParams = { ...params, epochs, initialEpoch, verbose: args.verbose ?? 0, doValidation: validate !== undefined };
+  const train = () =>
+    runCallbacks(student, args.callbacks, callbackParams, async (hooks) => {
+      for (let epoch = initialEpoch; epoch < epochs; epoch++) {
+        await hooks.onEpochBegin(epoch);
+        const totals = new MeanLogs();
+        await runEpoch(async (batch, size, runStep) => {
+          await hooks.onBatchBegin(batch, size);
+          const logs = await runStep();
+          totals.add(logs, size);
+          await hooks.onBatchEnd(batch, { ...logs, batch, size });
+          return student.stopTraining;
+        });
+        const epochLogs = totals.mean();
+        if (validate !== undefined) {
+          for (const [k, v] of Object.entries(await validate())) epochLogs[`val_${k}`] = v;
+        }
+        await hooks.onEpochEnd(epoch, epochLogs);
+        if (student.stopTraining) break;
+      }
+    });
+  return args.seed === undefined ? train() : withSeed(args.seed, train);
+}
+
+/** Runs one batch's step between the batch callbacks; resolves true when training should stop. */
+export type OnBatch = (batch: number, size: number, runStep: () => Promise<StepLogs>) => Promise<boolean>;
+
+/** Example-weighted running means of batch logs. */
+export class MeanLogs {
+  private readonly sums: Record<string, number> = {};
+  private count = 0;
+
+  add(logs: Record<string, number>, size: number): void {
+    for (const [k, v] of Object.entries(logs)) this.sums[k] = (this.sums[k] ?? 0) + v * size;
+    this.count += size;
+  }
+
+  mean(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [k, v] of Object.entries(this.sums)) out[k] = v / Math.max(this.count, 1);
+    return out;
+  }
+}
