@@ -400,7 +400,7 @@ describe('EnsembleTeacher and the Distiller guards', () => {
     expect(() => logitsOnly.compile({ optimizer: 'adam', kind: 'mse' })).not.toThrow();
   });
 
-  it('asTeacher keeps temperatureDependent through an outputs override, and wrapped errors keep their cause', async () => {
+  it('asTeacher keeps temperature dependence through an outputs override, and wrapped errors keep their cause', async () => {
     const inner = new EnsembleTeacher([dense(3), dense(3)], { combine: 'mean-probs' });
     expect(teacherOutputSpec(asTeacher(inner, { outputs: 'logits' }))).toEqual({ form: 'logits', exactness: 'temperature-dependent' });
     expect(teacherOutputSpec(asTeacher(inner, { outputs: 'probs' }))).toEqual({ form: 'probs', exactness: 'temperature-dependent' });
