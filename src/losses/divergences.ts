@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { KdConfigError } from '../errors.js';
-import { shiftAndScale } from './shiftAndScale.js';
 
 /**
  * Which distillation term to use. With p = softmax(teacher / T) and
@@ -47,25 +46,43 @@ export function perRowDivergence(
   const { kind, temperature, beta } = config;
   // One op with a hand-written gradient: the forward pass is not taped, and
   // the gradient avoids the cancellations autodiff would make (see softmaxVjp).
-  const op = tf.customGrad(((student: tf.Tensor) => {
-    // Nothing is saved: saving intermediates keeps tensors past the op (tfjs's
-    // leak check flags it, and a saved input is copied on wasm). The backward
-    // pass redoes the few elementwise ops from the input, which the gradient
-    // computation keeps alive until it ends (tf.grad / variableGrads run the
-    // forward and backward passes in one scope).
+  const op = tf.customGrad(((student: tf.Tensor2D, teacher: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    // Only the inputs are saved (a saved intermediate would outlive the op,
+    // and tfjs's leak check flags it); the backward pass redoes the few
+    // elementwise ops from them.
+    save([student, teacher]);
     return {
-      value: divergenceValue(kind, logRatioParts(student as tf.Tensor2D, teacherLogits, temperature), beta),
-      gradFunc: (dy: tf.Tensor) => {
-        const parts = logRatioParts(student as tf.Tensor2D, teacherLogits, temperature);
-        const perClass = divergenceGradient(kind, parts, beta);
-        // d z / d student = 1/T (the max shift has gradient 0: softmax is shift-invariant).
-        return tf.mul(perClass, tf.div(tf.reshape(dy, [-1, 1]), temperature));
+      value: divergenceValue(kind, logRatioParts(student, teacher, temperature), beta),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [s, t] = saved as [tf.Tensor2D, tf.Tensor2D];
+        const perClass = divergenceGradient(kind, logRatioParts(s, t, temperature), beta);
+        // d z / d student = 1/T (the max shift has gradient 0: softmax is
+        // shift-invariant). The teacher is a constant: its gradient is 0.
+        return [tf.mul(perClass, tf.div(tf.reshape(dy, [-1, 1]), temperature)), tf.zerosLike(t)];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  const perRow = op(studentLogits) as tf.Tensor1D;
+  const perRow = op(studentLogits, teacherLogits) as tf.Tensor1D;
   // Hinton et al. 2015, §2: soft-target gradients scale as 1/T², hence × T².
   return config.scaleByTemperatureSquared && temperature !== 1 ? tf.mul(perRow, temperature * temperature) : perRow;
+}
+
+/** One side at temperature T, `[rows, classes]` (`lse` `[rows, 1]`). */
+interface Tempered {
+  /** (logits − row max) / T: at most 0, exactly 0 at the max. */
+  z: tf.Tensor2D;
+  /** softmax(logits / T). */
+  probs: tf.Tensor2D;
+  /** log Σ exp(z), in [0, log classes]. */
+  lse: tf.Tensor2D;
+}
+
+function tempered(logits: tf.Tensor2D, temperature: number): Tempered {
+  const shifted = tf.sub(logits, tf.max(logits, -1, true));
+  const z = (temperature === 1 ? shifted : tf.div(shifted, temperature)) as tf.Tensor2D;
+  const expZ = tf.exp(z);
+  const total = tf.sum(expZ, -1, true);
+  return { z, probs: tf.div(expZ, total) as tf.Tensor2D, lse: tf.log(total) as tf.Tensor2D };
 }
 
 /** What every divergence is computed from, `[rows, classes]` each. */
@@ -76,8 +93,6 @@ interface LogRatioParts {
   q: tf.Tensor2D;
   /** log p − log q, accurate to float32 rounding of its own size (see {@link logRatioParts}). */
   logRatio: tf.Tensor2D;
-  /** p − q, without the cancellation of subtracting two nearly equal probabilities. */
-  diff: tf.Tensor2D;
 }
 
 /**
@@ -90,28 +105,26 @@ interface LogRatioParts {
  * Σ p·expm1(−r₀) (small terms, no 1 + tiny) where q ≤ e·p, and as q − p
  * (no overflow) where q > e·p.
  */
-function logRatioParts(student: tf.Tensor2D, teacher: tf.Tensor2D, temperature: number): LogRatioParts {
-  const zTeacher = shiftAndScale(teacher, temperature);
-  const zStudent = shiftAndScale(student, temperature);
-  const logP = tf.logSoftmax(zTeacher);
-  const logQ = tf.logSoftmax(zStudent);
-  const p = tf.exp(logP) as tf.Tensor2D;
-  const q = tf.exp(logQ) as tf.Tensor2D;
-  const lseGap = tf.sub(tf.logSumExp(zTeacher, -1, true), tf.logSumExp(zStudent, -1, true));
-  const r0 = tf.sub(tf.sub(zTeacher, zStudent), lseGap);
+function logRatioParts(studentLogits: tf.Tensor2D, teacherLogits: tf.Tensor2D, temperature: number): LogRatioParts {
+  const student = tempered(studentLogits, temperature);
+  const teacher = tempered(teacherLogits, temperature);
+  const p = teacher.probs;
+  const q = student.probs;
+  const r0 = tf.sub(tf.sub(teacher.z, student.z), tf.sub(teacher.lse, student.lse));
   const negR0 = tf.neg(r0);
-  const small = tf.lessEqual(negR0, 1);
-  const terms = tf.where(small, tf.mul(p, tf.expm1(tf.minimum(negR0, 1))), tf.sub(q, p));
+  const terms = tf.where(tf.lessEqual(negR0, 1), tf.mul(p, tf.expm1(tf.minimum(negR0, 1))), tf.sub(q, p));
   const correction = tf.log1p(tf.div(tf.sum(terms, -1, true), tf.sum(p, -1, true)));
-  const logRatio = tf.add(r0, correction) as tf.Tensor2D;
-  // p − q = −p·expm1(−r) where q ≤ e·p (no cancellation); plain p − q elsewhere.
+  return { p, q, logRatio: tf.add(r0, correction) as tf.Tensor2D };
+}
+
+/** p − q as −p·expm1(−r) where q ≤ e·p (no cancellation of nearly equal probabilities), plain p − q elsewhere. */
+function probabilityGap({ p, q, logRatio }: LogRatioParts): tf.Tensor2D {
   const negR = tf.neg(logRatio);
-  const diff = tf.where(tf.lessEqual(negR, 1), tf.neg(tf.mul(p, tf.expm1(tf.minimum(negR, 1)))), tf.sub(p, q)) as tf.Tensor2D;
-  return { p, q, logRatio, diff };
+  return tf.where(tf.lessEqual(negR, 1), tf.neg(tf.mul(p, tf.expm1(tf.minimum(negR, 1)))), tf.sub(p, q)) as tf.Tensor2D;
 }
 
 function divergenceValue(kind: Exclude<DistillationKind, 'mse'>, parts: LogRatioParts, beta: number): tf.Tensor1D {
-  const { p, q, logRatio, diff } = parts;
+  const { p, q, logRatio } = parts;
   switch (kind) {
     case 'kl':
       return tf.sum(tf.mul(p, logRatio), -1) as tf.Tensor1D;
@@ -122,7 +135,7 @@ function divergenceValue(kind: Exclude<DistillationKind, 'mse'>, parts: LogRatio
       return tf.add(tf.mul(tf.sum(tf.mul(p, teacherTerm), -1), beta), tf.mul(tf.sum(tf.mul(q, studentTerm), -1), 1 - beta)) as tf.Tensor1D;
     }
     case 'tvd':
-      return tf.mul(tf.sum(tf.abs(diff), -1), 0.5) as tf.Tensor1D;
+      return tf.mul(tf.sum(tf.abs(probabilityGap(parts)), -1), 0.5) as tf.Tensor1D;
   }
 }
 
@@ -154,11 +167,11 @@ function logOverMixture(x: tf.Tensor, w: number): tf.Tensor {
  * KL it is the softmax's vector-Jacobian product with the derivative w.r.t. q.
  */
 function divergenceGradient(kind: Exclude<DistillationKind, 'mse'>, parts: LogRatioParts, beta: number): tf.Tensor2D {
-  const { q, logRatio, diff } = parts;
+  const { q, logRatio } = parts;
   switch (kind) {
     case 'kl':
       // Σ p·(log p − log q): d/dz = q − p.
-      return tf.neg(diff) as tf.Tensor2D;
+      return tf.neg(probabilityGap(parts)) as tf.Tensor2D;
     case 'reverse-kl':
       // Σ q·(log q − log p): d/dq = −r + 1 (the constant drops out).
       return softmaxVjp(q, tf.neg(logRatio));
@@ -167,7 +180,7 @@ function divergenceGradient(kind: Exclude<DistillationKind, 'mse'>, parts: LogRa
       return softmaxVjp(q, tf.mul(jsdLogRatios(logRatio, beta).studentTerm, 1 - beta));
     case 'tvd':
       // ½·Σ |p − q|: d/dq = −½·sign(p − q) (0 where p = q, as PyTorch).
-      return softmaxVjp(q, tf.mul(signOf(diff), -0.5));
+      return softmaxVjp(q, tf.mul(signOf(probabilityGap(parts)), -0.5));
   }
 }
 
