@@ -264,6 +264,27 @@ describe('token-level logits', () => {
   });
 });
 
+describe('validate: false', () => {
+  test('gives the same values for every kind, top-k outputs and token level, and still checks shapes', () => {
+    const s = logits([2, 3, 6], 130);
+    const t = logits([2, 3, 6], 131);
+    const mask = own(tf.tensor2d([[1, 1, 0], [1, 0, 0]]));
+    const labels = own(tf.tensor2d([[1, 2, -100], [3, -100, -100]], undefined, 'int32'));
+    const top = topKLogits(t, 2);
+    own(top.ids);
+    own(top.logits);
+    const variants: Array<[tf.Tensor | TopKLogits, DistillationLossOptions]> = [
+      ...DIVERGENCES.map((kind): [tf.Tensor, DistillationLossOptions] => [t, { kind, temperature: 2, mask, labels, alpha: 0.3 }]),
+      [top, { temperature: 2, mask }],
+    ];
+    for (const [teacher, options] of variants) {
+      expect(value(s, teacher, { ...options, validate: false })).toBe(value(s, teacher, options));
+    }
+    const wrongMask = own(tf.ones([2, 4]));
+    expectKdError(() => distillationLoss(s, t, { temperature: 2, mask: wrongMask, validate: false }), KdShapeError, 'BATCH_SIZE_MISMATCH');
+  });
+});
+
 // ---------------------------------------------------------------------------
 // typed errors
 // ---------------------------------------------------------------------------
