@@ -88,3 +88,27 @@ fi
 cd "$project_dir"
 node smoke.mjs
 node smoke.cjs
+
+# 4. ONNX and transformers.js teachers with neither installed: the optional peer stays optional,
+#    and onnxTeacher / transformersTeacher load and run (kd-ts never imports onnxruntime).
+for pkg in onnxruntime-web onnxruntime-node @huggingface/transformers; do
+  if [[ -e "node_modules/$pkg" ]]; then
+    log "$pkg got installed: it must stay optional (kd-ts types the session structurally)"
+    exit 1
+  fi
+done
+node --input-type=module -e '
+  import * as tf from "@tensorflow/tfjs-core";
+  import "@tensorflow/tfjs-backend-cpu";
+  import { onnxTeacher } from "kd-ts";
+  import { transformersTeacher } from "kd-ts/teachers";
+  tf.env().set("PROD", true); // no "use tfjs-node" banner
+  const session = { inputNames: ["x"], outputNames: ["logits"],
+    run: async (feeds) => ({ logits: { type: "float32", dims: [feeds.x.dims[0], 3], data: new Float32Array(feeds.x.dims[0] * 3).fill(1) } }) };
+  const x = tf.ones([2, 4]);
+  const logits = await onnxTeacher(session).predict(x);
+  if (logits.shape.join() !== "2,3") throw new Error(`onnxTeacher returned [${logits.shape}]`);
+  if (typeof transformersTeacher !== "function") throw new Error("transformersTeacher is not exported");
+  console.log("onnxTeacher without onnxruntime: ok");
+'
+node -e 'if (typeof require("kd-ts").onnxTeacher !== "function") throw new Error("CJS: onnxTeacher missing")'
