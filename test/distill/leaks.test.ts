@@ -40,6 +40,33 @@ describe('no tensor leaks', () => {
     tf.dispose([x, y]);
   });
 
+  it('a probability teacher (log p made before the gradient tape) stays flat, error paths included', async () => {
+    const { x, y } = toyData(64);
+    const teacher = tfl.sequential({
+      layers: [
+        tfl.layers.dense({ units: 16, activation: 'relu', inputShape: [6] }),
+        tfl.layers.dense({ units: 3, activation: 'softmax' }),
+      ],
+    });
+    const student = mlp(6, 8, 3, 2);
+    const distiller = new Distiller({ teacher, student });
+    distiller.compile({ optimizer: tf.train.adam(1e-2), temperature: 3, alpha: 0.3 });
+    const first = await distiller.fit(x, y, { epochs: 1, batchSize: 64 });
+    const baseline = tf.memory().numTensors;
+    const history = await distiller.fit(x, y, { epochs: 6, batchSize: 8 });
+    expect(tf.memory().numTensors).toBe(baseline);
+    const losses = history.history.loss as number[];
+    expect(losses[losses.length - 1]!).toBeLessThan(first.history.loss![0] as number);
+
+    const notProbs = new Distiller({ teacher: (t) => tf.fill([(t as tf.Tensor).shape[0]!, 3], 0.5), teacherOutputs: 'probs', student });
+    notProbs.compile({ optimizer: tf.train.adam(1e-3), temperature: 3 });
+    await notProbs.fit(x, undefined, { batchSize: 64 }).catch(() => undefined); // creates the optimizer slots
+    const baseline2 = tf.memory().numTensors;
+    await expect(notProbs.fit(x, undefined, { batchSize: 8 })).rejects.toMatchObject({ code: 'INVALID_PROBABILITIES' });
+    expect(tf.memory().numTensors).toBe(baseline2);
+    tf.dispose([x, y]);
+  });
+
   it('a custom loop with createTrainStep stays flat over 60 steps', async () => {
     const { x, y } = toyData(32);
     const teacher = mlp(6, 16, 3, 1);
