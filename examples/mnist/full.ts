@@ -9,6 +9,12 @@
  * ones also at T=1, 4 and 8). Every model: Adam, 40 epochs, final-epoch test
  * errors (no early stopping, no selection on the test set).
  *
+ * Hinton et al.'s §3 experiment as well: the 2×800 student distilled on a
+ * transfer set without a single 3, scored on the test 3s before and after
+ * raising the bias of class 3 (by the amount that makes the student call as
+ * many training digits 3s as there are 3s among the training labels: no test
+ * label is used).
+ *
  * Distillation without shifts reads the teacher's outputs through a
  * `cachedTeacher` shared by all such runs of a seed: the teacher scores each
  * training digit once. With shifts the teacher runs online on the shifted
@@ -19,17 +25,21 @@
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { cachedTeacher } from '../../src/index.js';
-import { toTensors } from '../shared/mnist.js';
+import { MNIST_PIXELS, toTensors, type MnistSet } from '../shared/mnist.js';
 import { markdownTable } from '../shared/table.js';
 import { learningCurvesSvg } from './chart.js';
 import { EpochBatches, loadDemoData } from './data.js';
-import { buildMlp, distill, trainOnLabels, type EpochPoint, type MlpSpec } from './train.js';
+import { buildMlp, countMismatches, distill, trainOnLabels, type EpochPoint, type MlpSpec } from './train.js';
 
 /** The recipe. */
 export interface FullSettings {
   seeds: number[];
+  /** Epochs of every student. */
   epochs: number;
+  /** Epochs of the teacher (default: `epochs`). */
+  teacherEpochs?: number;
   batchSize: number;
   learningRate: number;
   teacher: MlpSpec;
@@ -38,6 +48,8 @@ export interface FullSettings {
   alpha: number;
   /** Extra temperatures tried on the small students. */
   smallStudentTemperatures: number[];
+  /** The class left out of the transfer set in the §3 experiment. */
+  omittedDigit: number;
 }
 
 /** Defaults of `--full`; `--seeds` and `--epochs` override. */
@@ -51,6 +63,7 @@ export const FULL_RECIPE: FullSettings = {
   temperature: 2,
   alpha: 0.5,
   smallStudentTemperatures: [1, 4, 8],
+  omittedDigit: 3,
 };
 
 /** One trained model of one seed. */
@@ -61,6 +74,21 @@ export interface RunResult {
   testErrors: number;
   seconds: number;
   curve: EpochPoint[];
+  /** The §3 experiment's scores on the omitted digit, before and after the bias adjustment. */
+  omitted?: OmittedDigitResult;
+}
+
+/** Hinton et al.'s §3 experiment: a student that never saw one digit. */
+export interface OmittedDigitResult {
+  digit: number;
+  /** Test digits of that class. */
+  testCount: number;
+  /** Before the bias adjustment: errors on the omitted digit's test digits (all errors are `testErrors`). */
+  errorsOnDigit: number;
+  /** What was added to the class's output bias. */
+  biasIncrease: number;
+  /** After the adjustment: errors on all test digits and on the omitted digit's. */
+  adjusted: { testErrors: number; errorsOnDigit: number };
 }
 
 /** One student run of a seed. */
@@ -153,15 +181,16 @@ export async function summarizeFull(settings: FullSettings, outDir: string, log:
 
 /** Models trained per seed: the teacher, then per student its label-only and distilled runs. */
 function runsPerSeed(settings: FullSettings): number {
-  return 1 + 4 + 2 * (2 + settings.smallStudentTemperatures.length);
+  return 1 + 4 + 2 * (2 + settings.smallStudentTemperatures.length) + 1;
 }
 
-/** The `seed-N.json` files in `outDir` made with the same epochs (complete or not), by seed. */
+/** The `seed-N.json` files in `outDir` made with the same epochs, students' and teacher's (complete or not), by seed. */
 async function readSeedFiles(outDir: string, settings: FullSettings): Promise<Map<number, RunResult[]>> {
   const bySeed = new Map<number, RunResult[]>();
   for (const name of (await readdir(outDir)).filter((n) => /^seed-\d+\.json$/.test(n)).sort()) {
     const file = JSON.parse(await readFile(path.join(outDir, name), 'utf8')) as { seed: number; complete: boolean; settings: FullSettings; results: RunResult[] };
-    if (file.settings.epochs === settings.epochs) bySeed.set(file.seed, file.results);
+    const teacherEpochs = (f: FullSettings) => f.teacherEpochs ?? f.epochs;
+    if (file.settings.epochs === settings.epochs && teacherEpochs(file.settings) === teacherEpochs(settings)) bySeed.set(file.seed, file.results);
   }
   return new Map([...bySeed.entries()].sort(([a], [b]) => a - b));
 }
@@ -184,6 +213,7 @@ async function runSeed(settings: FullSettings, seed: number, log: (line: string)
   const teacher = buildMlp(settings.teacher, `${seed}/teacher`);
   const teacherRun = await trainOnLabels(teacher, batches({ oneHot: true, maxShift: settings.shift }), {
     ...common,
+    epochs: settings.teacherEpochs ?? settings.epochs,
     seed: `${seed}/teacher`,
     onEpoch: progress('teacher'),
   });
@@ -222,6 +252,25 @@ async function runSeed(settings: FullSettings, seed: number, log: (line: string)
     student.dispose();
   }
   log(`[seed ${seed}] teacher ran on ${cache.teacherCalls} batches for all unshifted distillations (cache of ${cache.cache.size} digits)`);
+
+  // Hinton et al. 2015, §3: the transfer set without a single example of one digit.
+  const digit = settings.omittedDigit;
+  const transfer = withoutDigit(split.train, digit);
+  const studentSeed = `${seed}/s800`;
+  const student = buildMlp({ hidden: [800, 800] }, studentSeed);
+  const run = await distill(
+    cachedTeacher(teacher),
+    student,
+    new EpochBatches(transfer, { batchSize: settings.batchSize, seed: `${seed}/batches`, oneHot: false, maxShift: 0, ids: true }),
+    { ...common, seed: studentSeed, temperature: settings.temperature, alpha: settings.alpha, onEpoch: progress(`s800-kd-no${digit}`) },
+  );
+  const omitted = await scoreOmittedDigit(student, digit, split.train, split.test, test.x);
+  log(
+    `[seed ${seed}] 2×800 distilled without any ${digit}: ${omitted.errorsOnDigit} of ${omitted.testCount} test ${digit}s wrong; ` +
+      `bias of class ${digit} + ${omitted.biasIncrease.toFixed(2)}: ${omitted.adjusted.errorsOnDigit} wrong (${omitted.adjusted.testErrors} errors in all)`,
+  );
+  await done({ key: `s800-kd-no${digit}`, label: labelFor(`s800-kd-no${digit}`), testErrors: last(run.curve), seconds: run.seconds, curve: run.curve, omitted });
+  student.dispose();
   teacher.dispose();
   tf.dispose([test.x, test.y]);
 }
@@ -246,6 +295,33 @@ function summarize(settings: FullSettings, bySeed: Map<number, RunResult[]>): st
     ['student', 'labels only', ...temperatures.map((t) => `distilled T=${t}`)],
     ['s64', 's16'].map((s) => [s === 's64' ? '784-64-10' : '784-16-10', spread(errorsOf(`${s}-labels`)), ...temperatures.map((t) => spread(errorsOf(`${s}-kd-T${t}`)))]),
   );
+  const omittedRuns = [...bySeed.values()].map((runs) => runs.find((r) => r.omitted !== undefined)?.omitted).filter((o): o is OmittedDigitResult => o !== undefined);
+  const omittedTable =
+    omittedRuns.length === 0
+      ? []
+      : [
+          '',
+          `Hinton et al.'s §3: the 2×800 student distilled (T=${settings.temperature}) on a transfer set without any ${settings.omittedDigit}; ` +
+            `errors of 2,000, and on the ${omittedRuns[0]!.testCount} test ${settings.omittedDigit}s:`,
+          '',
+          markdownTable(
+            ['', 'all test digits', `test ${settings.omittedDigit}s wrong`, `accuracy on ${settings.omittedDigit}s`],
+            [
+              [
+                'as trained',
+                spread(errorsOf(`s800-kd-no${settings.omittedDigit}`)),
+                spread(omittedRuns.map((o) => o.errorsOnDigit)),
+                `${spread(omittedRuns.map((o) => (100 * (o.testCount - o.errorsOnDigit)) / o.testCount))} %`,
+              ],
+              [
+                `bias of class ${settings.omittedDigit} raised (by ${spread(omittedRuns.map((o) => o.biasIncrease), 2)})`,
+                spread(omittedRuns.map((o) => o.adjusted.testErrors)),
+                spread(omittedRuns.map((o) => o.adjusted.errorsOnDigit)),
+                `${spread(omittedRuns.map((o) => (100 * (o.testCount - o.adjusted.errorsOnDigit)) / o.testCount))} %`,
+              ],
+            ],
+          ),
+        ];
   return [
     `Test errors of 2,000 after ${settings.epochs} epochs (mean ± sample standard deviation over seeds).`,
     '',
@@ -257,15 +333,60 @@ function summarize(settings: FullSettings, bySeed: Map<number, RunResult[]>): st
     `Temperature, small students (alpha=${settings.alpha}):`,
     '',
     sweep,
+    ...omittedTable,
   ].join('\n');
 }
 
 function labelFor(key: string, temperature?: number): string {
+  if (/^s800-kd-no\d$/.test(key)) return `2×800 distilled without any ${key.slice(-1)} (T=${FULL_RECIPE.temperature})`;
   return BAR.find((row) => row.key === key)?.label ?? `${key.replace(/^s/, '').replace(/-kd-T\d+$/, '')} distilled (T=${temperature})`;
 }
 
 function labelOf(bySeed: Map<number, RunResult[]>, key: string): string {
   return [...bySeed.values()][0]?.find((r) => r.key === key)?.label ?? key;
+}
+
+/** The set without any example of `digit`; rows renumbered (its own teacher cache). */
+function withoutDigit(set: MnistSet, digit: number): MnistSet {
+  const rows = Array.from({ length: set.size }, (_, r) => r).filter((r) => set.labels[r] !== digit);
+  const x = new Float32Array(rows.length * MNIST_PIXELS);
+  rows.forEach((r, i) => x.set(set.x.subarray(r * MNIST_PIXELS, (r + 1) * MNIST_PIXELS), i * MNIST_PIXELS));
+  return { x, labels: Int32Array.from(rows, (r) => set.labels[r]!), ids: Int32Array.from(rows, (r) => set.ids[r]!), size: rows.length };
+}
+
+/**
+ * Scores a student that never saw `digit` on the test digits of that class,
+ * then raises the class's output bias by δ and scores again. δ is chosen on
+ * the training images alone: the smallest increase that makes the student
+ * call as many of them `digit` as there are `digit`s among the training
+ * labels (the class's prior), i.e. a quantile of (best other logit − logit of
+ * `digit`) over the training images.
+ */
+export async function scoreOmittedDigit(student: tfl.LayersModel, digit: number, train: MnistSet, test: MnistSet, testX: tf.Tensor2D): Promise<OmittedDigitResult> {
+  const logitsOf = async (x: tf.Tensor2D) => {
+    const logits = student.predict(x, { batchSize: 500 }) as tf.Tensor2D;
+    const rows = (await logits.array()) as number[][];
+    logits.dispose();
+    return rows;
+  };
+  const trainX = tf.tensor2d(train.x, [train.size, MNIST_PIXELS]);
+  const trainLogits = await logitsOf(trainX);
+  trainX.dispose();
+  const margins = trainLogits.map((row) => Math.max(...row.filter((_, c) => c !== digit)) - row[digit]!).sort((a, b) => a - b);
+  const wanted = train.labels.filter((label) => label === digit).length;
+  const biasIncrease = wanted === 0 ? 0 : Math.max(0, (margins[wanted - 1]! + (margins[wanted] ?? margins[wanted - 1]! + 1e-3)) / 2);
+  const testLogits = await logitsOf(testX);
+  const predict = (shift: number) => Int32Array.from(testLogits, (row) => row.map((v, c) => (c === digit ? v + shift : v)).reduce((best, v, c, all) => (v > all[best]! ? c : best), 0));
+  const onDigit = (predicted: Int32Array) => test.labels.reduce((n, label, r) => n + (label === digit && predicted[r] !== digit ? 1 : 0), 0);
+  const before = predict(0);
+  const after = predict(biasIncrease);
+  return {
+    digit,
+    testCount: test.labels.filter((label) => label === digit).length,
+    errorsOnDigit: onDigit(before),
+    biasIncrease,
+    adjusted: { testErrors: countMismatches(after, test.labels), errorsOnDigit: onDigit(after) },
+  };
 }
 
 /** The epoch-wise mean of several runs' curves. */

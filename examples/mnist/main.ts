@@ -26,7 +26,7 @@ import { DEFAULT_DEMO, QUICK_DEMO, runDemo } from './demo.js';
 import { FULL_RECIPE, runFull, summarizeFull } from './full.js';
 
 const USAGE =
-  'usage: npx tsx examples/mnist/main.ts [--quick | --full [--seeds 0,1,2] [--epochs 40] [--summarize]] [--seed 0] [--epochs N] [--teacher-epochs N] [--student-hidden 64] [--out DIR] [--backend wasm|cpu]';
+  'usage: npx tsx examples/mnist/main.ts [--quick | --full [--seeds 0,1,2] [--epochs 40] [--summarize]] [--seed 0] [--epochs N] [--teacher-epochs N] [--student-hidden 64] [--student-digits N] [--temperature T] [--alpha A] [--out DIR] [--backend wasm|cpu]';
 
 class UsageError extends Error {}
 
@@ -41,7 +41,12 @@ async function main(): Promise<void> {
   await tf.ready();
   const log = (line: string) => console.log(line);
   if (flags.full) {
-    const settings = { ...FULL_RECIPE, seeds: flags.seeds ?? FULL_RECIPE.seeds, epochs: flags.epochs ?? FULL_RECIPE.epochs };
+    const settings = {
+      ...FULL_RECIPE,
+      seeds: flags.seeds ?? FULL_RECIPE.seeds,
+      epochs: flags.epochs ?? FULL_RECIPE.epochs,
+      teacherEpochs: flags.teacherEpochs ?? FULL_RECIPE.teacherEpochs,
+    };
     const outDir = flags.out ?? '.tmp/mnist-full';
     await (flags.summarize ? summarizeFull(settings, outDir, log) : runFull(settings, outDir, log));
   } else {
@@ -52,6 +57,9 @@ async function main(): Promise<void> {
       studentEpochs: flags.epochs ?? base.studentEpochs,
       teacherEpochs: flags.teacherEpochs ?? base.teacherEpochs,
       student: flags.studentHidden === undefined ? base.student : { hidden: flags.studentHidden },
+      studentDigits: flags.studentDigits ?? base.studentDigits,
+      temperature: flags.temperature ?? base.temperature,
+      alpha: flags.alpha ?? base.alpha,
     };
     await runDemo(settings, flags.out ?? '.tmp/mnist-report', log);
   }
@@ -67,6 +75,9 @@ interface Flags {
   epochs?: number;
   teacherEpochs?: number;
   studentHidden?: number[];
+  studentDigits?: number;
+  temperature?: number;
+  alpha?: number;
   backend: 'wasm' | 'cpu';
 }
 
@@ -84,6 +95,9 @@ function readFlags(): Flags {
         epochs: { type: 'string' },
         'teacher-epochs': { type: 'string' },
         'student-hidden': { type: 'string' },
+        'student-digits': { type: 'string' },
+        temperature: { type: 'string' },
+        alpha: { type: 'string' },
         backend: { type: 'string', default: 'wasm' },
         help: { type: 'boolean', default: false },
       },
@@ -104,6 +118,12 @@ function readFlags(): Flags {
     if (!Number.isInteger(value) || value < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got ${text}`);
     return value;
   };
+  const real = (name: string, text: string | undefined, valid: (value: number) => boolean) => {
+    if (text === undefined) return undefined;
+    const value = Number(text);
+    if (!Number.isFinite(value) || !valid(value)) throw new UsageError(`--${name} is out of range: ${text}`);
+    return value;
+  };
   return {
     quick: values.quick,
     full: values.full,
@@ -114,6 +134,9 @@ function readFlags(): Flags {
     epochs: integer('epochs', values.epochs, 1),
     teacherEpochs: integer('teacher-epochs', values['teacher-epochs'], 1),
     studentHidden: values['student-hidden']?.split(',').map((s) => integer('student-hidden', s, 1)!),
+    studentDigits: integer('student-digits', values['student-digits'], 1),
+    temperature: real('temperature', values.temperature, (v) => v > 0),
+    alpha: real('alpha', values.alpha, (v) => v >= 0 && v <= 1),
     backend: values.backend,
   };
 }

@@ -1,13 +1,14 @@
 /**
- * Writes a run's report folder: `report.md` (settings, table, chart),
- * `learning-curves.svg` and `results.json` (every number, for later
- * comparison).
+ * Writes a run's report folder: `report.md` (settings, table, summary,
+ * figure), the figure as `figure.svg` and `figure.png` (for places that do
+ * not show SVG), and `results.json` (every number, for later comparison).
  *
  * @packageDocumentation
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { svgToPng } from '../shared/png.js';
 
 /** What goes into a report. */
 export interface ReportContent {
@@ -18,7 +19,9 @@ export interface ReportContent {
   wallSeconds: number;
   /** A Markdown table. */
   table: string;
-  /** The learning curves. */
+  /** The summary's closing sentence. */
+  sentence: string;
+  /** The figure (learning curves and what distillation transfers), as SVG. */
   svg: string;
   /** Everything measured, saved as `results.json`. */
   results: object;
@@ -28,6 +31,7 @@ export interface ReportContent {
 export interface ReportFiles {
   markdown: string;
   svg: string;
+  png: string;
   json: string;
 }
 
@@ -43,9 +47,11 @@ export async function writeReport(outDir: string, content: ReportContent): Promi
   await mkdir(outDir, { recursive: true });
   const files: ReportFiles = {
     markdown: path.join(outDir, 'report.md'),
-    svg: path.join(outDir, 'learning-curves.svg'),
+    svg: path.join(outDir, 'figure.svg'),
+    png: path.join(outDir, 'figure.png'),
     json: path.join(outDir, 'results.json'),
   };
+  const picture = await svgToPng(content.svg);
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}, Node ${process.version}, ${os.platform()}`;
   const markdown = [
     `# ${content.title}`,
@@ -62,10 +68,16 @@ export async function writeReport(outDir: string, content: ReportContent): Promi
     '',
     'Test errors in brackets: difference from the teacher. Sizes, latencies and agreement from kd-ts `compressionReport`',
     '(latency: median of repeated timed runs predicting 1,000 test images; the teacher line is from the first report).',
+    'The uint8 line is the distilled student saved with `saveStudent(..., { quantize: \'uint8\' })`\'s format and loaded back by tfjs.',
     '',
-    '## Learning curves',
+    content.sentence,
     '',
-    `![Test errors after every epoch](${path.basename(files.svg)})`,
+    '## Figure',
+    '',
+    `![Learning curves, and what distillation transfers](${path.basename(files.svg)})`,
+    '',
+    `The same figure as PNG: [${path.basename(files.png)}](${path.basename(files.png)})` +
+      (picture.font === undefined ? ' (no system font was found, so it has no text: open the SVG).' : '.'),
     '',
     '## Settings',
     '',
@@ -75,6 +87,7 @@ export async function writeReport(outDir: string, content: ReportContent): Promi
     '',
   ].join('\n');
   await writeFile(files.svg, content.svg);
+  await writeFile(files.png, picture.png);
   await writeFile(files.markdown, markdown);
   await writeFile(files.json, `${JSON.stringify({ settings: content.settings, backend: content.backend, wallSeconds: content.wallSeconds, ...content.results }, null, 2)}\n`);
   return files;

@@ -96,6 +96,8 @@ export async function trainOnLabels(model: tfl.LayersModel, batches: EpochBatche
       },
     }),
   );
+  // Adam's moments: the run is over, nothing steps this optimizer again.
+  optimizer.dispose();
   return { curve: scorer.curve, seconds: (performance.now() - started) / 1000 - scorer.seconds };
 }
 
@@ -135,6 +137,7 @@ export async function distill(
       onEpochEnd: (epoch: number, logs?: tfl.Logs) => scorer.score(epoch, logs?.loss ?? NaN),
     },
   });
+  optimizer.dispose();
   return { curve: scorer.curve, seconds: (performance.now() - started) / 1000 - scorer.seconds };
 }
 

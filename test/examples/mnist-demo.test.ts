@@ -4,9 +4,15 @@
  * every model trains on. The shared split itself is checked in
  * mnist-split.test.ts.
  */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, test } from 'vitest';
 import { EpochBatches, loadDemoData, type DemoBatch } from '../../examples/mnist/data.js';
+import { QUICK_DEMO, runDemo } from '../../examples/mnist/demo.js';
+import { scoreOmittedDigit } from '../../examples/mnist/full.js';
 import { shiftDigits } from '../../examples/mnist/shift.js';
 import { MNIST_PIXELS, loadMnistSplit, type MnistSet } from '../../examples/shared/mnist.js';
 
@@ -195,4 +201,84 @@ describe('EpochBatches', () => {
     await readEpoch(batches);
     expect(tf.memory().numTensors).toBe(before);
   });
+});
+
+describe('scoreOmittedDigit (Hinton et al. §3)', () => {
+  test('raises the bias of the omitted class until the student calls as many training digits 3s as the labels hold', async () => {
+    const { train, test: testSet } = loadMnistSplit({ seed: 0, testPerClass: 20 });
+    const small = { x: train.x.slice(0, 600 * MNIST_PIXELS), labels: train.labels.slice(0, 600), ids: train.ids.slice(0, 600), size: 600 };
+    // A linear student that barely ever says 3: its class-3 bias starts far below the others.
+    const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 10, inputShape: [MNIST_PIXELS], kernelInitializer: tfl.initializers.randomNormal({ seed: 1, stddev: 0.05 }) })] });
+    const lowThree = tf.tensor1d([0, 0, 0, -5, 0, 0, 0, 0, 0, 0]);
+    student.setWeights([student.getWeights()[0]!, lowThree]);
+    lowThree.dispose();
+    const three = tf.tensor1d([0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    const testX = tf.tensor2d(testSet.x, [testSet.size, MNIST_PIXELS]);
+    const before = tf.memory().numTensors;
+    const result = await scoreOmittedDigit(student, 3, small, testSet, testX);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(result.testCount).toBe(20);
+    expect(result.errorsOnDigit).toBe(20); // with −5 on its bias the student never says 3
+    expect(result.biasIncrease).toBeGreaterThan(0);
+
+    // The adjusted student calls as many training digits 3s as there are 3s among their labels.
+    const shifted = tf.tidy(() => tf.add(student.predict(tf.tensor2d(small.x, [600, MNIST_PIXELS])) as tf.Tensor, tf.mul(three, result.biasIncrease)));
+    const calledThree = (await tf.argMax(shifted, -1).data()).filter((c) => c === 3).length;
+    expect(Math.abs(calledThree - small.labels.filter((l) => l === 3).length)).toBeLessThanOrEqual(1);
+    const adjusted = tf.tidy(() => tf.argMax(tf.add(student.predict(testX) as tf.Tensor, tf.mul(three, result.biasIncrease)), -1));
+    const predicted = (await adjusted.data()) as Int32Array;
+    expect(result.adjusted.errorsOnDigit).toBe(testSet.labels.reduce((n, label, r) => n + (label === 3 && predicted[r] !== 3 ? 1 : 0), 0));
+    expect(result.adjusted.testErrors).toBe(testSet.labels.reduce((n, label, r) => n + (predicted[r] !== label ? 1 : 0), 0));
+    expect(result.adjusted.errorsOnDigit).toBeLessThan(result.errorsOnDigit);
+    tf.dispose([shifted, adjusted, testX, three]);
+    student.dispose();
+  });
+});
+
+describe('runDemo (the --quick run, end to end)', () => {
+  test('writes the report, the figure as SVG and PNG, and results.json with both students and the uint8 one; ends with the plain sentence', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'kd-ts-demo-'));
+    const lines: string[] = [];
+    // IS_TEST's per-kernel check trips on tf.losses.softmaxCrossEntropy's custom gradient inside fitDataset
+    // (a tfjs quirk, not a leak: the count of tensors is checked below).
+    tf.env().set('IS_TEST', false);
+    try {
+      const before = tf.memory().numTensors;
+      const settings = { ...QUICK_DEMO, trainLimit: 400, studentDigits: 200, teacherEpochs: 1, studentEpochs: 1, latencyRepeats: 1 };
+      const outcome = await runDemo(settings, out, (line) => lines.push(line));
+      expect(tf.memory().numTensors).toBe(before);
+      const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8'));
+      for (const key of ['scratch', 'distilled'] as const) {
+        expect(results.compression[key].rows).toBe(2000);
+        expect(results.compression[key].student.accuracy).toBeGreaterThan(0);
+      }
+      const [uint8] = results.compression.distilled.quantized;
+      expect(uint8.dtype).toBe('uint8');
+      expect(uint8.weightBytes).toBeLessThanOrEqual(0.3 * results.compression.distilled.student.weightBytes);
+      // The errors and the sentence come from the same reports as the table.
+      expect(outcome.errors.scratch).toBe(Math.round((1 - results.compression.scratch.student.accuracy) * 2000));
+      expect(outcome.errors.distilled).toBe(Math.round((1 - results.compression.distilled.student.accuracy) * 2000));
+      const fewer = outcome.errors.scratch - outcome.errors.distilled;
+      expect(outcome.sentence).toMatch(
+        new RegExp(`^Distillation: the student makes ${Math.abs(fewer)} (fewer|more) test errors than the same student trained on the labels alone \\(${outcome.errors.distilled} instead of ${outcome.errors.scratch} of 2,000\\), with [\\d.]+× fewer parameters than the teacher and [\\d.]+× faster\\.$`),
+      );
+      expect(lines.filter((line) => line.length > 0).at(-2)).toBe(outcome.sentence);
+      // Both students read the same digits: the first studentDigits of the teacher's.
+      expect(lines[0]).toContain('teacher on 400 digits, both students on 200 of them');
+      expect(results.transfer.digits).toHaveLength(QUICK_DEMO.shownDigits);
+      for (const digit of results.transfer.digits) {
+        expect(Object.keys(digit.probabilities)).toEqual(['teacher', 'student, labels only', 'student, distilled']);
+        for (const p of Object.values(digit.probabilities) as number[][]) expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+      }
+      const report = await readFile(join(out, 'report.md'), 'utf8');
+      expect(report).toContain('![Learning curves, and what distillation transfers](figure.svg)');
+      expect(report).toContain('(figure.png)');
+      expect(report).toContain(outcome.sentence);
+      expect(await readFile(join(out, 'figure.svg'), 'utf8')).toMatch(/^<svg/);
+      expect(Array.from((await readFile(join(out, 'figure.png'))).subarray(1, 4))).toEqual([0x50, 0x4e, 0x47]);
+    } finally {
+      tf.env().set('IS_TEST', true);
+      await rm(out, { recursive: true, force: true });
+    }
+  }, 240_000);
 });
