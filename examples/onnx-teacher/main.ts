@@ -28,7 +28,7 @@ SST-2 (default; transformers.js teacher):
   --data <GLUE SST-2 folder>  (or env KD_SST2_DIR)   --train-rows N (default: all)   --epochs 1
   --aug-passes 1  --aug-seed 0  --teacher-batch-size 64  --threads 1  --teacher-out <file.npy|.jsonl|.arrow>
 MNIST (--mnist; ONNX CNN teacher through onnxTeacher):
-  --train-limit N (default: all 8,000 digits)  --epochs 10  --temperature 2  --alpha 0.5
+  --train-limit N (default: all 8,000 digits)  --epochs 30  --temperature 2  --alpha 0.5
 Both: --seed 0  --batch-size (SST-2 50, MNIST 128)  --lr 0.001  --backend wasm|cpu  --quick  --out results.json`;
 
 async function main(): Promise<void> {
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     const settings = {
       seed: int(values.seed)!,
       trainLimit: int(values['train-limit']) ?? (values.quick ? 1000 : undefined),
-      epochs: int(values.epochs) ?? (values.quick ? 1 : 10),
+      epochs: int(values.epochs) ?? (values.quick ? 1 : 30),
       hidden: [64],
       learningRate: Number(values.lr),
       batchSize: int(values['batch-size']) ?? 128,
