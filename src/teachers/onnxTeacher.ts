@@ -22,6 +22,7 @@ export interface OnnxTensorLike {
 
 /** What onnxruntime (1.22 and later) says of a model input or output. */
 export interface OnnxValueMetadata {
+  /** The input's or output's name. */
   readonly name: string;
   /** False for sequences and maps, which onnxTeacher does not feed. */
   readonly isTensor?: boolean;
@@ -36,10 +37,19 @@ export interface OnnxValueMetadata {
  * onnxruntime-node) that {@link onnxTeacher} uses.
  */
 export interface OnnxSessionLike {
+  /** The model's input names, in the model's order. */
   readonly inputNames: readonly string[];
+  /** The model's output names. */
   readonly outputNames: readonly string[];
   /** Types and shapes of the inputs (onnxruntime 1.22 and later); without them kd-ts checks less before running. */
   readonly inputMetadata?: readonly OnnxValueMetadata[];
+  /**
+   * Runs the model.
+   *
+   * @param feeds - One tensor per input name.
+   * @param fetches - The outputs to compute (kd-ts asks for the logits only).
+   * @returns The outputs by name.
+   */
   run(feeds: Record<string, OnnxTensorLike>, fetches: readonly string[]): Promise<Record<string, OnnxTensorLike>>;
 }
 

@@ -112,7 +112,7 @@ const DEFAULT_BATCH_SIZE = 32;
  * kd-ts does not import transformers.js; load the model yourself, from a
  * local folder (`env.localModelPath`, `env.allowRemoteModels = false`) or the Hub.
  *
- * @param model - A sequence-classification model, or a pipeline (then pass the options second).
+ * @param model - A sequence-classification model (or, in the second form, a `text-classification` pipeline).
  * @param tokenizer - Its tokenizer.
  * @param options - See {@link TransformersTeacherOptions}; `texts` is required.
  * @returns A {@link TransformersTeacher}.
@@ -156,12 +156,22 @@ const DEFAULT_BATCH_SIZE = 32;
  * }
  * ```
  */
-export function transformersTeacher(pipeline: TransformersPipelineLike, options: TransformersTeacherOptions): TransformersTeacher;
 export function transformersTeacher(
   model: TransformersModelLike,
   tokenizer: TransformersTokenizerLike,
   options: TransformersTeacherOptions,
 ): TransformersTeacher;
+/**
+ * The same teacher from a transformers.js `text-classification` pipeline:
+ * kd-ts runs the pipeline's `model` and `tokenizer` (the pipeline's own
+ * post-processing returns labels and scores, not logits).
+ *
+ * @param pipeline - `await pipeline('text-classification', name)` from transformers.js.
+ * @param options - See {@link TransformersTeacherOptions}; `texts` is required.
+ * @returns A {@link TransformersTeacher}.
+ * @throws Like the model-and-tokenizer form.
+ */
+export function transformersTeacher(pipeline: TransformersPipelineLike, options: TransformersTeacherOptions): TransformersTeacher;
 export function transformersTeacher(
   modelOrPipeline: TransformersModelLike | TransformersPipelineLike,
   tokenizerOrOptions: TransformersTokenizerLike | TransformersTeacherOptions,
