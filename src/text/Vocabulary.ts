@@ -6,10 +6,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { KdConfigError, KdDataError } from '../errors.js';
-import { tokenize, whitespaceTokenize, type Tokenizer } from './tokenize.js';
+import type { Tokenizer } from './tokenize.js';
+import { BUILT_IN_TOKENIZERS, FORMAT, VERSION, isBuiltInTokenizer, parseJson, validateJson, type VocabularyJson } from './vocabularyJson.js';
 
-/** The built-in tokenizers, by the name a saved vocabulary records. */
-export type TokenizerName = 'tokenize' | 'whitespace';
+export type { VocabularyJson } from './vocabularyJson.js';
+
+export type { TokenizerName } from './vocabularyJson.js';
+import type { TokenizerName } from './vocabularyJson.js';
 
 /** Options of {@link Vocabulary.fromCorpus}. */
 export interface FromCorpusOptions {
@@ -51,23 +54,6 @@ export interface EncodeBatchOptions {
   padTo?: 'longest' | number;
 }
 
-/** The JSON form of a {@link Vocabulary} ({@link Vocabulary.toJSON}). */
-export interface VocabularyJson {
-  /** Always `'kd-ts/vocabulary'`. */
-  format: typeof FORMAT;
-  /** Format version (1). */
-  version: number;
-  /** Token of each id, specials first: `tokens[id]`. */
-  tokens: string[];
-  /** The tokenizer that strings go through: a built-in's name, or `'custom'`. */
-  tokenizer: TokenizerName | 'custom';
-  /** The default truncation length, if any. */
-  maxLength?: number;
-}
-
-const FORMAT = 'kd-ts/vocabulary';
-const VERSION = 1;
-const BUILT_IN_TOKENIZERS: Record<TokenizerName, Tokenizer> = { tokenize, whitespace: whitespaceTokenize };
 
 /**
  * Maps tokens to ids and back. Ids 0, 1 and 2 are reserved: {@link Vocabulary.PAD}
@@ -199,7 +185,7 @@ export class Vocabulary {
    */
   static fromJSON(json: string | unknown, options: { tokenizer?: Tokenizer } = {}): Vocabulary {
     const data = typeof json === 'string' ? parseJson(json) : json;
-    const saved = validateJson(data);
+    const saved = validateJson(data, Vocabulary.SPECIAL_TOKENS);
     if (saved.tokenizer === 'custom' && options.tokenizer === undefined) {
       throw new KdConfigError(
         'INVALID_OPTION',
@@ -406,51 +392,9 @@ export class Vocabulary {
   }
 }
 
-/** Own keys only: `'constructor' in {}` is true, and would pass for a tokenizer name. */
-function isBuiltInTokenizer(name: unknown): name is TokenizerName {
-  return typeof name === 'string' && Object.hasOwn(BUILT_IN_TOKENIZERS, name);
-}
-
 function checkLength(value: number, name: string, min = 1): number {
   if (!Number.isInteger(value) || value < min) {
     throw new KdConfigError('INVALID_OPTION', `${name} must be an integer ≥ ${min}, got ${value}`);
   }
   return value;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new KdDataError(
-      'CORRUPT_FILE',
-      `not a valid kd-ts vocabulary: invalid JSON (${(error as Error).message}); save it with JSON.stringify(vocab)`,
-      { cause: error },
-    );
-  }
-}
-
-function validateJson(data: unknown): VocabularyJson {
-  const fail = (problem: string): never => {
-    throw new KdDataError('CORRUPT_FILE', `not a valid kd-ts vocabulary: ${problem}; save it with JSON.stringify(vocab)`);
-  };
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) return fail('expected a JSON object');
-  const saved = data as Partial<VocabularyJson>;
-  if (saved.format !== FORMAT) return fail(`"format" is ${JSON.stringify(saved.format)}, expected "${FORMAT}"`);
-  if (saved.version !== VERSION) {
-    return fail(`"version" is ${JSON.stringify(saved.version)}; this kd-ts reads version ${VERSION} (a newer kd-ts may read it)`);
-  }
-  if (!Array.isArray(saved.tokens) || !saved.tokens.every((t) => typeof t === 'string')) {
-    return fail('"tokens" must be an array of strings');
-  }
-  if (Vocabulary.SPECIAL_TOKENS.some((special, id) => saved.tokens![id] !== special)) {
-    return fail(`"tokens" must start with ${Vocabulary.SPECIAL_TOKENS.join(', ')} (ids 0, 1, 2)`);
-  }
-  if (saved.tokenizer !== 'custom' && !isBuiltInTokenizer(saved.tokenizer)) {
-    return fail(`"tokenizer" is ${JSON.stringify(saved.tokenizer)}, expected "tokenize", "whitespace" or "custom"`);
-  }
-  if (saved.maxLength !== undefined && !(Number.isInteger(saved.maxLength) && saved.maxLength >= 1)) {
-    return fail(`"maxLength" is ${JSON.stringify(saved.maxLength)}, expected a positive integer`);
-  }
-  return saved as VocabularyJson;
 }
