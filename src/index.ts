@@ -44,6 +44,8 @@ export {
   type TeacherCacheOptions,
   type TeacherCacheSetOptions,
 } from './teachers/TeacherCache.js';
+export type { CacheRows } from './teachers/cacheRows.js';
+export type { TeacherData } from './teachers/fillCache.js';
 export { cachedTeacher, type CachedTeacher } from './teachers/cachedTeacher.js';
 export type { ExampleId, TeacherOutputBatch } from './io/teacherOutputs.js';
 export {

@@ -4,7 +4,7 @@ import type { DistillationKind } from './distillationLoss.js';
 /**
  * The forms teacher outputs come in: `'logits'` or `'probs'` (probabilities).
  * A new form (e.g. top-k class ids and logits) is added here, then given a
- * column in {@link ACCEPTS} and a reason in {@link REJECTED_BECAUSE}.
+ * column in `ACCEPTS` and a reason in `REJECTED_BECAUSE`.
  */
 export type TeacherOutputForm = 'logits' | 'probs';
 
@@ -22,7 +22,7 @@ export type TeacherOutputForm = 'logits' | 'probs';
  */
 export type TeacherOutputExactness = 'exact' | 'up-to-constant' | 'temperature-dependent';
 
-/** What a distillation kind can use of the teacher's outputs: one row of {@link ACCEPTS}. */
+/** What a distillation kind can use of the teacher's outputs: one row of `ACCEPTS`. */
 interface Accepts {
   /** What the kind compares, for messages. */
   readonly compares: string;

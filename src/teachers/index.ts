@@ -36,6 +36,8 @@ export {
   type TeacherCacheOptions,
   type TeacherCacheSetOptions,
 } from './TeacherCache.js';
+export type { CacheRows } from './cacheRows.js';
+export type { TeacherData } from './fillCache.js';
 export { cachedTeacher, type CachedTeacher } from './cachedTeacher.js';
 export { zipTeacherOutputs, type ZippedTeacherData, type ZipTeacherOutputsOptions } from './zipTeacherOutputs.js';
 export {
