@@ -31,12 +31,15 @@ export async function runEpochs(
   const callbackParams = { ...params, epochs, initialEpoch, verbose: args.verbose ?? 0, doValidation: validate !== undefined };
   const train = () =>
     runCallbacks(student, args.callbacks, callbackParams, async (hooks) => {
+      // Steps are counted from the run's start (epoch 0), so a schedule sees the same step after a resume.
+      let step = params.steps === null ? 0 : initialEpoch * params.steps;
       for (let epoch = initialEpoch; epoch < epochs; epoch++) {
         await hooks.onEpochBegin(epoch);
         const totals = new MeanLogs();
         await runEpoch(async (batch, size, runStep) => {
           await hooks.onBatchBegin(batch, size);
-          const logs = await runStep();
+          const logs = await runStep({ epoch, step, epochs, stepsPerEpoch: params.steps });
+          step++;
           totals.add(logs, size);
           await hooks.onBatchEnd(batch, { ...logs, batch, size });
           return student.stopTraining;
@@ -52,22 +55,44 @@ export async function runEpochs(
   return args.seed === undefined ? train() : withSeed(args.seed, train);
 }
 
-/** Runs one batch's step between the batch callbacks; resolves true when training should stop. */
-export type OnBatch = (batch: number, size: number, runStep: () => Promise<StepLogs>) => Promise<boolean>;
+/** Where a training step falls in the run: what schedules are evaluated at. */
+export interface StepContext {
+  /** 0-based epoch. */
+  epoch: number;
+  /** 0-based step counted from the run's start. */
+  step: number;
+  /** Total epochs of the run. */
+  epochs: number;
+  /** Steps per epoch, or null when a dataset's length is unknown. */
+  stepsPerEpoch: number | null;
+}
 
-/** Example-weighted running means of batch logs. */
+/** Runs one batch's step between the batch callbacks; resolves true when training should stop. */
+export type OnBatch = (batch: number, size: number, runStep: (context: StepContext) => Promise<StepLogs>) => Promise<boolean>;
+
+/**
+ * Log keys that hold a scheduled setting rather than a per-batch measure:
+ * an epoch reports the value at its last step, not a mean.
+ */
+export const SCHEDULED_LOG_KEYS: ReadonlySet<string> = new Set(['temperature', 'alpha', 'beta', 'learningRate']);
+
+/** Example-weighted running means of batch logs; {@link SCHEDULED_LOG_KEYS} keep their last value. */
 export class MeanLogs {
   private readonly sums: Record<string, number> = {};
+  private readonly last: Record<string, number> = {};
   private count = 0;
 
   add(logs: Record<string, number>, size: number): void {
-    for (const [k, v] of Object.entries(logs)) this.sums[k] = (this.sums[k] ?? 0) + v * size;
+    for (const [k, v] of Object.entries(logs)) {
+      if (SCHEDULED_LOG_KEYS.has(k)) this.last[k] = v;
+      else this.sums[k] = (this.sums[k] ?? 0) + v * size;
+    }
     this.count += size;
   }
 
   mean(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [k, v] of Object.entries(this.sums)) out[k] = v / Math.max(this.count, 1);
-    return out;
+    return { ...out, ...this.last };
   }
 }
