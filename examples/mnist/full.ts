@@ -50,6 +50,12 @@ export interface FullSettings {
   smallStudentTemperatures: number[];
   /** The class left out of the transfer set in the §3 experiment. */
   omittedDigit: number;
+  /**
+   * Train only these models of each seed, by key (`s800-kd`, `s800-kd-no3`...;
+   * the teacher always trains): a shorter run of part of the recipe. All
+   * when undefined.
+   */
+  only?: string[];
 }
 
 /** Defaults of `--full`; `--seeds` and `--epochs` override. */
@@ -133,6 +139,9 @@ const BAR: BarRow[] = [
  * @param log - Progress lines.
  */
 export async function runFull(settings: FullSettings, outDir: string, log: (line: string) => void): Promise<void> {
+  const known = ['teacher', ...studentJobs({ ...settings, only: undefined }).map((job) => job.key), omittedKey(settings)];
+  const unknown = (settings.only ?? []).filter((key) => !known.includes(key));
+  if (unknown.length > 0) throw new RangeError(`unknown model key(s) ${unknown.join(', ')} in --only; the keys: ${known.join(', ')}`);
   await mkdir(outDir, { recursive: true });
   const started = performance.now();
   for (const seed of settings.seeds) {
@@ -179,9 +188,37 @@ export async function summarizeFull(settings: FullSettings, outDir: string, log:
   await writeFile(path.join(outDir, 'summary.json'), `${JSON.stringify({ settings, backend: tf.getBackend(), seeds: Object.fromEntries(bySeed) }, null, 2)}\n`);
 }
 
-/** Models trained per seed: the teacher, then per student its label-only and distilled runs. */
+/** Models trained per seed: the teacher, then per student its label-only and distilled runs (those of `only`). */
 function runsPerSeed(settings: FullSettings): number {
-  return 1 + 4 + 2 * (2 + settings.smallStudentTemperatures.length) + 1;
+  return 1 + studentJobs(settings).length + (included(settings, omittedKey(settings)) ? 1 : 0);
+}
+
+/** Whether `--only` (if given) names this model. */
+function included(settings: FullSettings, key: string): boolean {
+  return settings.only === undefined || settings.only.includes(key);
+}
+
+/** The §3 experiment's key, e.g. `s800-kd-no3`. */
+function omittedKey(settings: FullSettings): string {
+  return `s800-kd-no${settings.omittedDigit}`;
+}
+
+/** Every student of a seed but the §3 one: the models of the bar first, the extra runs (control, temperature sweep) last. */
+function studentJobs(settings: FullSettings): StudentJob[] {
+  const jobs: StudentJob[] = [
+    { key: 's800-labels', hidden: [800, 800], teacher: 'none', shift: 0 },
+    { key: 's800-kd', hidden: [800, 800], teacher: 'cached', shift: 0, temperature: settings.temperature },
+    { key: 's800-kd-shift', hidden: [800, 800], teacher: 'online', shift: settings.shift, temperature: settings.temperature },
+    ...[[64], [16]].flatMap((hidden) => [
+      { key: `s${hidden[0]}-labels`, hidden, teacher: 'none' as const, shift: 0 },
+      { key: `s${hidden[0]}-kd-T${settings.temperature}`, hidden, teacher: 'cached' as const, shift: 0, temperature: settings.temperature },
+    ]),
+    { key: 's800-labels-shift', hidden: [800, 800], teacher: 'none', shift: settings.shift },
+    ...settings.smallStudentTemperatures.flatMap((temperature) =>
+      [[64], [16]].map((hidden) => ({ key: `s${hidden[0]}-kd-T${temperature}`, hidden, teacher: 'cached' as const, shift: 0, temperature })),
+    ),
+  ];
+  return jobs.filter((job) => included(settings, job.key));
 }
 
 /** The `seed-N.json` files in `outDir` made with the same epochs, students' and teacher's (complete or not), by seed. */
@@ -221,20 +258,7 @@ async function runSeed(settings: FullSettings, seed: number, log: (line: string)
   // One cache per seed, shared by every unshifted distillation: the teacher scores each digit once.
   const cache = cachedTeacher(teacher);
 
-  // The models of the bar first, the extra runs (control, temperature sweep) last.
-  const jobs: StudentJob[] = [
-    { key: 's800-labels', hidden: [800, 800], teacher: 'none', shift: 0 },
-    { key: 's800-kd', hidden: [800, 800], teacher: 'cached', shift: 0, temperature: settings.temperature },
-    { key: 's800-kd-shift', hidden: [800, 800], teacher: 'online', shift: settings.shift, temperature: settings.temperature },
-    ...[[64], [16]].flatMap((hidden) => [
-      { key: `s${hidden[0]}-labels`, hidden, teacher: 'none' as const, shift: 0 },
-      { key: `s${hidden[0]}-kd-T${settings.temperature}`, hidden, teacher: 'cached' as const, shift: 0, temperature: settings.temperature },
-    ]),
-    { key: 's800-labels-shift', hidden: [800, 800], teacher: 'none', shift: settings.shift },
-    ...settings.smallStudentTemperatures.flatMap((temperature) =>
-      [[64], [16]].map((hidden) => ({ key: `s${hidden[0]}-kd-T${temperature}`, hidden, teacher: 'cached' as const, shift: 0, temperature })),
-    ),
-  ];
+  const jobs = studentJobs(settings);
   for (const job of jobs) {
     // Every run of one student size starts from the same initial weights.
     const studentSeed = `${seed}/s${job.hidden[0]}`;
@@ -251,7 +275,12 @@ async function runSeed(settings: FullSettings, seed: number, log: (line: string)
     await record(job.key, labelFor(job.key, job.temperature), run);
     student.dispose();
   }
-  log(`[seed ${seed}] teacher ran on ${cache.teacherCalls} batches for all unshifted distillations (cache of ${cache.cache.size} digits)`);
+  if (jobs.length > 0) log(`[seed ${seed}] teacher ran on ${cache.teacherCalls} batches for all unshifted distillations (cache of ${cache.cache.size} digits)`);
+  if (!included(settings, omittedKey(settings))) {
+    teacher.dispose();
+    tf.dispose([test.x, test.y]);
+    return;
+  }
 
   // Hinton et al. 2015, §3: the transfer set without a single example of one digit.
   const digit = settings.omittedDigit;

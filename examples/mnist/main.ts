@@ -12,7 +12,7 @@
  * - `... --full`: Hinton et al.'s recipe, 40 epochs, 3 seeds, many students (about an hour).
  * Flags: `--out DIR` (default `.tmp/mnist-report`, or `.tmp/mnist-full` with `--full`),
  * `--seed N`, `--epochs N` (students), `--teacher-epochs N`, `--student-hidden 64` (default run);
- * `--seeds 0,1,2` and `--epochs 40` (`--full`), `--full --summarize`
+ * `--seeds 0,1,2`, `--epochs 40` and `--only KEY,KEY` (`--full`: only those models, e.g. `s800-kd-no3`; the teacher always trains), `--full --summarize`
  * (only summarize the seed files already in the out folder, e.g. while seeds run in separate processes),
  * `--backend wasm|cpu` (default wasm).
  */
@@ -46,6 +46,7 @@ async function main(): Promise<void> {
       seeds: flags.seeds ?? FULL_RECIPE.seeds,
       epochs: flags.epochs ?? FULL_RECIPE.epochs,
       teacherEpochs: flags.teacherEpochs ?? FULL_RECIPE.teacherEpochs,
+      only: flags.only ?? FULL_RECIPE.only,
     };
     const outDir = flags.out ?? '.tmp/mnist-full';
     await (flags.summarize ? summarizeFull(settings, outDir, log) : runFull(settings, outDir, log));
@@ -72,6 +73,7 @@ interface Flags {
   out?: string;
   seed?: number;
   seeds?: number[];
+  only?: string[];
   epochs?: number;
   teacherEpochs?: number;
   studentHidden?: number[];
@@ -92,6 +94,7 @@ function readFlags(): Flags {
         out: { type: 'string' },
         seed: { type: 'string' },
         seeds: { type: 'string' },
+        only: { type: 'string' },
         epochs: { type: 'string' },
         'teacher-epochs': { type: 'string' },
         'student-hidden': { type: 'string' },
@@ -111,6 +114,7 @@ function readFlags(): Flags {
   }
   if (values.quick && values.full) throw new UsageError('--quick and --full exclude each other');
   if (values.summarize && !values.full) throw new UsageError('--summarize goes with --full');
+  if (values.only !== undefined && !values.full) throw new UsageError('--only goes with --full');
   if (values.backend !== 'wasm' && values.backend !== 'cpu') throw new UsageError(`--backend must be wasm or cpu, got ${values.backend}`);
   const integer = (name: string, text: string | undefined, min: number) => {
     if (text === undefined) return undefined;
@@ -131,6 +135,7 @@ function readFlags(): Flags {
     out: values.out,
     seed: integer('seed', values.seed, 0),
     seeds: values.seeds?.split(',').map((s) => integer('seeds', s, 0)!),
+    only: values.only?.split(',').map((key) => key.trim()),
     epochs: integer('epochs', values.epochs, 1),
     teacherEpochs: integer('teacher-epochs', values['teacher-epochs'], 1),
     studentHidden: values['student-hidden']?.split(',').map((s) => integer('student-hidden', s, 1)!),

@@ -4,6 +4,7 @@
  * every model trains on. The shared split itself is checked in
  * mnist-split.test.ts.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, test } from 'vitest';
 import { EpochBatches, loadDemoData, type DemoBatch } from '../../examples/mnist/data.js';
 import { QUICK_DEMO, runDemo } from '../../examples/mnist/demo.js';
-import { scoreOmittedDigit } from '../../examples/mnist/full.js';
+import { FULL_RECIPE, runFull, scoreOmittedDigit } from '../../examples/mnist/full.js';
 import { shiftDigits } from '../../examples/mnist/shift.js';
 import { MNIST_PIXELS, loadMnistSplit, type MnistSet } from '../../examples/shared/mnist.js';
 
@@ -232,6 +233,18 @@ describe('scoreOmittedDigit (Hinton et al. §3)', () => {
     expect(result.adjusted.errorsOnDigit).toBeLessThan(result.errorsOnDigit);
     tf.dispose([shifted, adjusted, testX, three]);
     student.dispose();
+  });
+});
+
+describe('runFull with only (--full --only)', () => {
+  test('refuses a model key it does not know before training or writing anything, and lists the keys', async () => {
+    const out = join(tmpdir(), `kd-ts-full-only-${process.pid}`);
+    const lines: string[] = [];
+    await expect(runFull({ ...FULL_RECIPE, seeds: [0], only: ['s800-kd-no3', 's800-kd-n03'] }, out, (line) => lines.push(line))).rejects.toThrow(
+      /unknown model key\(s\) s800-kd-n03 in --only; the keys: teacher, s800-labels, .*s800-kd-no3$/,
+    );
+    expect(existsSync(out)).toBe(false);
+    expect(lines).toEqual([]);
   });
 });
 
