@@ -14,7 +14,8 @@ export const ENTRIES = {
 } as const;
 
 export default defineConfig({
-  entry: ENTRIES,
+  // The worker thread script of kd-ts/node's workerPool (src/node/workers/spawnWorker.ts finds it beside the chunks): not a public entry.
+  entry: { ...ENTRIES, 'node-worker': 'src/node/workers/worker.ts' },
   format: ['esm', 'cjs'],
   // Shared chunks in both formats: a class re-exported by two entries (KdError,
   // Distiller, ...) is one class, so `instanceof` holds across entries in CJS too.

@@ -26,6 +26,7 @@ export type KdErrorCode =
   | 'TEACHER_FAILED'
   | 'IDS_REQUIRED'
   | 'MISSING_DEPENDENCY'
+  | 'PARALLEL_UNSUPPORTED'
   // shapes
   | 'RANK_MISMATCH'
   | 'CLASS_COUNT_MISMATCH'
@@ -55,7 +56,9 @@ export type KdErrorCode =
   // backend
   | 'BACKEND_UNAVAILABLE'
   | 'UNSUPPORTED_KERNEL_INPUT'
-  | 'TFJS_INTERNALS_CHANGED';
+  | 'TFJS_INTERNALS_CHANGED'
+  | 'WORKER_CRASHED'
+  | 'WORKER_FAILED';
 
 /**
  * Base class of every error kd-ts throws on purpose.

@@ -23,7 +23,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   students: ['errors', 'inputs', 'layers', 'compat'],
   distill: ['errors', 'inputs', 'losses', 'teachers', 'layers', 'compat'],
   report: ['errors', 'inputs', 'losses', 'teachers', 'distill', 'io', 'compat'],
-  node: ['errors', 'inputs', 'io', 'teachers', 'layers', 'backend', 'compat'],
+  // distill: the worker threads of kd-ts/node's workerPool run createTrainStep on their replicas.
+  node: ['errors', 'inputs', 'io', 'teachers', 'layers', 'backend', 'distill', 'compat'],
 };
 
 const SRC = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'src');

@@ -18,6 +18,7 @@ import type { DistillerCallbacks } from './callbacks.js';
 import { seededRandom, shuffledIndices, withSeed, type Seed } from './seed.js';
 import { assertNoSharedVariables, assertStudentInputs, assertStudentModel, ensureBuilt } from './student.js';
 import { MeanLogs, runEpochs } from './epochLoop.js';
+import { beginParallelRun, endingParallelRun, parallelBatch, pullingWeightsAfter, type ParallelRun, type ParallelSource, type ParallelTrainer } from './parallel.js';
 import { createTrainStep, type StepBatch, type StepLogs, type TrainStep } from './trainStep.js';
 
 /** Options of the {@link Distiller} constructor. */
@@ -72,6 +73,13 @@ export interface BaseFitArgs {
    * initialization repeat as well.
    */
   seed?: Seed;
+  /**
+   * Train data-parallel on worker threads: `workerPool({ workers })` from
+   * `kd-ts/node`. Same logs, callbacks and History; the student's weights are
+   * updated at the end of every epoch. Options it cannot honour yet are a
+   * `KdConfigError` `PARALLEL_UNSUPPORTED`.
+   */
+  parallel?: ParallelTrainer;
 }
 
 /** Options of {@link Distiller.fit}. */
@@ -137,6 +145,7 @@ export class Distiller {
   readonly student: tfl.LayersModel;
   /** The teacher, adapted to the {@link Teacher} interface. */
   readonly teacher: Teacher;
+  private readonly teacherSource: TeacherLike;
   private readonly studentOutputs: TeacherOutputs;
   private step?: TrainStep;
   private temperature = 1;
@@ -151,6 +160,7 @@ export class Distiller {
     this.studentOutputs = config.studentOutputs ?? 'logits';
     assertNoSharedVariables(config.teacher, config.student);
     this.teacher = asTeacher(config.teacher, { outputs: config.teacherOutputs });
+    this.teacherSource = config.teacher;
   }
 
   /**
@@ -203,7 +213,8 @@ export class Distiller {
         ? undefined
         : () => this.evaluate(validation.x, validation.y, { batchSize, teacherInputs: validation.teacherInputs });
 
-    return runEpochs(this.student, args, { samples: rows, steps: stepsPerEpoch, batchSize }, validate, async (onBatch) => {
+    const parallel = await this.beginParallel(step, args);
+    return endingParallelRun(parallel, runEpochs(this.student, args, { samples: rows, steps: stepsPerEpoch, batchSize }, validate, pullingWeightsAfter(parallel, async (onBatch) => {
       const order = args.shuffle === false ? Int32Array.from({ length: rows }, (_, i) => i) : shuffledIndices(rows, random);
       for (let start = 0, batch = 0; start < rows; start += batchSize, batch++) {
         const size = Math.min(batchSize, rows - start);
@@ -215,9 +226,9 @@ export class Distiller {
           teacherXs: args.teacherInputs === undefined ? undefined : mapInputs(args.teacherInputs, take),
         };
         indices.dispose();
-        if (await onBatch(batch, size, () => this.scoreBatch(step, element, false))) return;
+        if (await onBatch(batch, size, () => this.trainBatch(step, element, parallel))) return;
       }
-    });
+    })));
   }
 
   /**
@@ -245,7 +256,8 @@ export class Distiller {
     const batchesPerEpoch = args.batchesPerEpoch === undefined ? undefined : positiveInteger(args.batchesPerEpoch, 'batchesPerEpoch');
     let iterator: Awaited<ReturnType<DatasetLike<DistillationBatch>['iterator']>> | undefined;
 
-    return runEpochs(this.student, args, { steps: batchesPerEpoch ?? null }, validate, async (onBatch) => {
+    const parallel = await this.beginParallel(step, args);
+    return endingParallelRun(parallel, runEpochs(this.student, args, { steps: batchesPerEpoch ?? null }, validate, pullingWeightsAfter(parallel, async (onBatch) => {
       // Without batchesPerEpoch an epoch is one full pass: a new iterator each epoch.
       if (iterator === undefined || batchesPerEpoch === undefined) iterator = await dataset.iterator();
       for (let batch = 0; batchesPerEpoch === undefined || batch < batchesPerEpoch; batch++) {
@@ -256,9 +268,9 @@ export class Distiller {
         }
         const element = next.value;
         const size = tensorsOf(element.xs)[0]?.shape[0] ?? 0;
-        if (await onBatch(batch, size, () => this.scoreBatch(step, element, false))) return;
+        if (await onBatch(batch, size, () => this.trainBatch(step, element, parallel))) return;
       }
-    });
+    })));
   }
 
   /**
@@ -305,6 +317,21 @@ export class Distiller {
       totals.add(await this.scoreBatch(step, next.value, true), size);
     }
     return totals.mean();
+  }
+
+  /** Starts a data-parallel run when `args.parallel` is given. */
+  private beginParallel(step: TrainStep, args: BaseFitArgs): Promise<ParallelRun | undefined> {
+    if (args.parallel === undefined) return Promise.resolve(undefined);
+    return beginParallelRun(args.parallel, this.parallelSource(step), args);
+  }
+
+  private parallelSource(step: TrainStep): ParallelSource {
+    return { student: this.student, teacher: this.teacher, teacherSource: this.teacherSource, step, temperature: this.temperature };
+  }
+
+  /** One training step, on worker replicas when the run is parallel; disposes the batch. */
+  private trainBatch(step: TrainStep, element: DistillationBatch, parallel: ParallelRun | undefined): Promise<StepLogs> {
+    return parallel === undefined ? this.scoreBatch(step, element, false) : parallelBatch(parallel, this.parallelSource(step), element);
   }
 
   /** Runs the teacher on one batch, then one training step (or scoring); disposes the batch. */

@@ -37,3 +37,4 @@ export {
   type FitLoss,
 } from './fitWrapper.js';
 export { computeTeacherLogits, type ComputeTeacherLogitsOptions } from './computeTeacherLogits.js';
+export type { ParallelTrainer, ParallelRun, ParallelRunSpec, ParallelBatch } from './parallel.js';

@@ -82,6 +82,8 @@ export interface TrainStep {
   readonly variables: readonly tf.Variable[];
   /** The resolved loss settings. */
   readonly config: ResolvedLossConfig;
+  /** The options the step was created with (data-parallel training replicates the step from them). */
+  readonly options: TrainStepOptions;
 }
 
 /**
@@ -216,7 +218,7 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
     }
   };
 
-  return Object.assign(step, { evaluate, variables, config });
+  return Object.assign(step, { evaluate, variables, config, options });
 }
 
 // Layout of the stats vector read back once per batch.

@@ -17,3 +17,4 @@ export {
 export { listTeacherShards, writeTeacherShards } from './teacherShards.js';
 export type { TeacherFileFormat } from './teacherFileFormat.js';
 export { writeTransferSet, readTransferSet } from './transferSet.js';
+export { workerPool, WorkerPool, type WorkerPoolOptions } from './workers/workerPool.js';

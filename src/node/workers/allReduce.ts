@@ -1,0 +1,168 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { CONTROL } from './protocol.js';
+
+/** Thrown in a worker whose barrier was aborted because another worker (or the main thread) gave up. */
+export class BarrierAborted extends Error {
+  constructor() {
+    super('another worker failed: this step was abandoned');
+    this.name = 'BarrierAborted';
+  }
+}
+
+/**
+ * Synchronous gradient averaging over shared memory, one instance per worker.
+ *
+ * Layout of the gradient buffer: one slot of `size` floats per worker, then
+ * the reduced sum. Each step: every worker writes its weighted gradients into
+ * its slot; barrier; worker i sums chunk i of every slot (in slot order, so
+ * the sum is the same bits whichever worker reads it) into the sum; barrier;
+ * every worker reads the whole sum. No worker can write the next step's slot
+ * before everyone has passed the second barrier, so one set of slots suffices.
+ */
+export class SharedGradients {
+  private readonly control: Int32Array;
+  private readonly buffer: Float32Array;
+
+  /**
+   * @param control - The shared control buffer ({@link CONTROL} layout).
+   * @param gradients - Shared buffer of `(workers + 1) * size` floats.
+   * @param index - This worker's index.
+   * @param workers - Number of workers.
+   * @param size - Floats per gradient (all trainable variables, in order).
+   */
+  constructor(
+    control: SharedArrayBuffer,
+    gradients: SharedArrayBuffer,
+    readonly index: number,
+    readonly workers: number,
+    readonly size: number,
+  ) {
+    this.control = new Int32Array(control);
+    this.buffer = new Float32Array(gradients);
+  }
+
+  /**
+   * Sums every worker's contribution.
+   *
+   * @param parts - This worker's gradients in variable order (undefined: zeros).
+   * @param weight - Multiplies this worker's gradients (its share of the batch).
+   * @returns The sum, a fresh array of `size` floats.
+   */
+  allReduce(parts: Array<Float32Array | undefined>, sizes: readonly number[], weight: number): Float32Array {
+    const { buffer, size, workers, index } = this;
+    const slot = buffer.subarray(index * size, (index + 1) * size);
+    let offset = 0;
+    parts.forEach((part, i) => {
+      const n = sizes[i]!;
+      if (part === undefined) slot.fill(0, offset, offset + n);
+      else for (let j = 0; j < n; j++) slot[offset + j] = part[j]! * weight;
+      offset += n;
+    });
+    this.barrier();
+    const chunk = Math.ceil(size / workers);
+    const from = Math.min(size, index * chunk);
+    const to = Math.min(size, from + chunk);
+    const sum = buffer.subarray(workers * size, (workers + 1) * size);
+    for (let j = from; j < to; j++) {
+      let total = buffer[j]!;
+      for (let w = 1; w < workers; w++) total = Math.fround(total + buffer[w * size + j]!);
+      sum[j] = total;
+    }
+    this.barrier();
+    return sum.slice();
+  }
+
+  /** Marks the run as failed and wakes every waiting worker. */
+  abort(): void {
+    Atomics.store(this.control, CONTROL.ABORT, 1);
+    Atomics.notify(this.control, CONTROL.GENERATION);
+  }
+
+  private barrier(): void {
+    const control = this.control;
+    const generation = Atomics.load(control, CONTROL.GENERATION);
+    if (Atomics.load(control, CONTROL.ABORT) !== 0) throw new BarrierAborted();
+    if (Atomics.add(control, CONTROL.COUNT, 1) === this.workers - 1) {
+      Atomics.store(control, CONTROL.COUNT, 0);
+      Atomics.add(control, CONTROL.GENERATION, 1);
+      Atomics.notify(control, CONTROL.GENERATION);
+      return;
+    }
+    while (Atomics.load(control, CONTROL.GENERATION) === generation) {
+      if (Atomics.load(control, CONTROL.ABORT) !== 0) throw new BarrierAborted();
+      // A timeout too, so an abort set without a notify is still seen.
+      Atomics.wait(control, CONTROL.GENERATION, generation, 200);
+    }
+  }
+}
+
+/**
+ * The optimizer a replica's training step sees: `applyGradients` hands this
+ * replica's gradients to {@link SharedGradients}, waits for every replica,
+ * and applies the sum (the full batch's mean gradient) with the real
+ * optimizer, so every replica takes the same step. Optional global-norm
+ * clipping acts on the sum, as it would on a single process's gradient.
+ */
+export class AllReduceOptimizer extends tf.Optimizer {
+  /** Not registered: it never leaves the worker. */
+  static className = 'KdAllReduceOptimizer';
+  /** This replica's share of the current batch (rows / batch rows). */
+  share = 1;
+
+  constructor(
+    readonly inner: tf.Optimizer,
+    private readonly variables: readonly tf.Variable[],
+    private readonly reducer: SharedGradients,
+    private readonly clipNorm?: number,
+  ) {
+    super();
+  }
+
+  override applyGradients(gradients: tf.NamedTensorMap | Array<{ name: string; tensor: tf.Tensor }>): void {
+    const map: tf.NamedTensorMap = Array.isArray(gradients)
+      ? Object.fromEntries(gradients.map((g) => [g.name, g.tensor]))
+      : gradients;
+    this.reduceAndApply(this.variables.map((v) => map[v.name]?.dataSync() as Float32Array | undefined), this.share);
+  }
+
+  /** Takes part in a step with no rows of its own (a batch smaller than the pool). */
+  applyNothing(): void {
+    this.reduceAndApply(this.variables.map(() => undefined), 0);
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return this.inner.getConfig();
+  }
+
+  override dispose(): void {
+    this.inner.dispose();
+    super.dispose();
+  }
+
+  private reduceAndApply(parts: Array<Float32Array | undefined>, share: number): void {
+    const sizes = this.variables.map((v) => v.size);
+    const sum = this.reducer.allReduce(parts, sizes, share);
+    if (this.clipNorm !== undefined) clipByGlobalNorm(sum, this.clipNorm);
+    const named: tf.NamedTensorMap = {};
+    let offset = 0;
+    this.variables.forEach((v, i) => {
+      named[v.name] = tf.tensor(sum.subarray(offset, offset + sizes[i]!), v.shape, 'float32');
+      offset += sizes[i]!;
+    });
+    try {
+      this.inner.applyGradients(named);
+    } finally {
+      tf.dispose(Object.values(named));
+    }
+  }
+}
+
+/** Scales `values` in place so their L2 norm is at most `clipNorm` (tf.clip_by_global_norm). */
+function clipByGlobalNorm(values: Float32Array, clipNorm: number): void {
+  let squares = 0;
+  for (let j = 0; j < values.length; j++) squares += values[j]! * values[j]!;
+  const norm = Math.sqrt(squares);
+  if (norm <= clipNorm) return;
+  const scale = clipNorm / norm;
+  for (let j = 0; j < values.length; j++) values[j] = values[j]! * scale;
+}

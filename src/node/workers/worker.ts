@@ -1,0 +1,221 @@
+/**
+ * The worker thread of `workerPool`: holds a replica of the student (and of a
+ * LayersModel teacher), runs kd-ts's own training step on its shard of each
+ * batch, and averages gradients with the other workers through shared
+ * memory. Started by the pool; not an entry users import.
+ *
+ * @packageDocumentation
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { pickTrainingBackend, type TrainingBackendName } from '../../backend/pickBackend.js';
+import { withMathRandom } from '../../compat/mathRandom.js';
+import { seededRandom } from '../../distill/seed.js';
+import { createTrainStep, type TrainStep, type TrainStepOptions } from '../../distill/trainStep.js';
+import { registerKdLayers } from '../../layers/register.js';
+import { asTeacher, type Teacher } from '../../teachers/teacher.js';
+import { AllReduceOptimizer, BarrierAborted, SharedGradients } from './allReduce.js';
+import {
+  buffersOf,
+  errorData,
+  toInputs,
+  toTensor,
+  type BeginMessage,
+  type FromWorker,
+  type ModelData,
+  type StepMessage,
+  type TensorData,
+  type ToWorker,
+} from './protocol.js';
+
+/** What the pool passes when it starts a worker. */
+export interface WorkerStartData {
+  index: number;
+  workers: number;
+  /** A module URL or package name to import first (users' layers and kernels). */
+  setup?: string;
+}
+
+interface Run {
+  student: tfl.LayersModel;
+  teacherModel?: tfl.LayersModel;
+  teacher?: Teacher;
+  optimizer: AllReduceOptimizer;
+  reducer: SharedGradients;
+  step: TrainStep;
+  temperature: number;
+  finished: () => void;
+}
+
+const port = parentPort!;
+const start = workerData as WorkerStartData;
+// A `import()` that bundlers leave alone, so the CJS build imports ESM setup modules too.
+const importModule = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<unknown>;
+let run: Run | undefined;
+let queue: Promise<void> = Promise.resolve();
+
+const send = (message: FromWorker) => port.postMessage(message, buffersOf(message));
+
+async function main(): Promise<void> {
+  if (start.setup !== undefined) await importModule(start.setup);
+  registerKdLayers();
+  port.on('message', (message: ToWorker) => {
+    queue = queue.then(() => handle(message));
+  });
+  send({ type: 'spawned' });
+}
+
+async function handle(message: ToWorker): Promise<void> {
+  try {
+    switch (message.type) {
+      case 'begin':
+        await begin(message);
+        send({ type: 'ready' });
+        return;
+      case 'step':
+        send({ type: 'logs', logs: await step(message) });
+        return;
+      case 'weights':
+        send({ type: 'weights', weights: requireRun().student.weights.map((w) => dataOf(w.read())) });
+        return;
+      case 'optimizer': {
+        const state = await requireRun().optimizer.inner.getWeights();
+        send({ type: 'optimizer', state: state.map((w) => dataOf(w.tensor)) });
+        // Only the step count is a fresh tensor; the rest are the optimizer's own variables.
+        state[0]?.tensor.dispose();
+        return;
+      }
+      case 'end':
+        end();
+        send({ type: 'ended', numTensors: tf.memory().numTensors });
+        return;
+      case 'memory':
+        send({ type: 'memory', numTensors: tf.memory().numTensors });
+        return;
+    }
+  } catch (error) {
+    send({
+      type: 'error',
+      error: errorData(error, {
+        ...(error instanceof BarrierAborted ? { aborted: true } : {}),
+        ...((error as { inTeacher?: boolean }).inTeacher === true ? { inTeacher: true } : {}),
+      }),
+    });
+  }
+}
+
+async function begin(message: BeginMessage): Promise<void> {
+  end();
+  for (const [flag, value] of Object.entries(message.flags)) tf.env().set(flag, value);
+  await useBackend(message.backend);
+  const student = await replicate(message.student);
+  const teacherModel = message.teacher === undefined ? undefined : await replicate(message.teacher);
+  const stepOptions = message.stepOptions as Omit<TrainStepOptions, 'student' | 'optimizer'> & { clipNorm?: number };
+  const inner = makeOptimizer(message.optimizer.className, message.optimizer.config);
+  if (message.optimizer.state.length > 0) {
+    const state = message.optimizer.state.map((s, i) => ({ name: `state_${i}`, tensor: toTensor(s) }));
+    await inner.setWeights(state);
+    tf.dispose(state.map((s) => s.tensor));
+  }
+  const variables = student.trainableWeights.map((w) => w.read() as tf.Variable);
+  const size = variables.reduce((n, v) => n + v.size, 0);
+  const reducer = new SharedGradients(message.control, message.gradients, start.index, start.workers, size);
+  if (reducer.size * (start.workers + 1) * 4 !== message.gradients.byteLength) {
+    throw new Error(`the replica has ${size} trainable values but the pool sized its buffer for another count`);
+  }
+  const { clipNorm, ...rest } = stepOptions;
+  const optimizer = new AllReduceOptimizer(inner, variables, reducer, clipNorm);
+  const step = createTrainStep({ ...rest, student, optimizer });
+  const teacher = teacherModel === undefined ? undefined : asTeacher(teacherModel, { outputs: stepOptions.teacherOutputs });
+  let finished = () => {};
+  const done = new Promise<void>((resolve) => (finished = resolve));
+  run = { student, teacherModel, teacher, optimizer, reducer, step, temperature: message.temperature, finished };
+  // Dropout and other unseeded tfjs draws: a stream per replica, derived from the run's seed and the worker's index.
+  if (message.seed !== undefined) void withMathRandom(seededRandom(`${message.seed}/worker-${start.index}`), () => done);
+}
+
+async function step(message: StepMessage): Promise<Record<string, number>> {
+  const current = requireRun();
+  if (message.rows === 0) {
+    current.optimizer.applyNothing();
+    return {};
+  }
+  const inputs = toInputs(message.inputs!);
+  const labels = message.labels === undefined ? undefined : toTensor(message.labels);
+  let teacherLogits: tf.Tensor | undefined;
+  const owned: tf.Tensor[] = [...tensorsIn(inputs), ...(labels === undefined ? [] : [labels])];
+  try {
+    if (message.teacherLogits !== undefined) {
+      teacherLogits = toTensor(message.teacherLogits);
+    } else {
+      const teacherInputs = message.teacherInputs === undefined ? inputs : toInputs(message.teacherInputs);
+      if (teacherInputs !== inputs) owned.push(...tensorsIn(teacherInputs));
+      try {
+        teacherLogits = await current.teacher!.predict(teacherInputs, { temperature: current.temperature });
+      } catch (error) {
+        throw Object.assign(error instanceof Error ? error : new Error(String(error)), { inTeacher: true });
+      }
+    }
+    owned.push(teacherLogits);
+    current.optimizer.share = message.share;
+    return await current.step({ inputs, teacherLogits, ...(labels === undefined ? {} : { labels }) });
+  } catch (error) {
+    // The others would wait for this worker at the barrier forever.
+    if (!(error instanceof BarrierAborted)) current.reducer.abort();
+    throw error;
+  } finally {
+    tf.dispose(owned);
+  }
+}
+
+function end(): void {
+  if (run === undefined) return;
+  run.optimizer.dispose();
+  run.student.dispose();
+  run.teacherModel?.dispose();
+  run.finished();
+  run = undefined;
+}
+
+function requireRun(): Run {
+  if (run === undefined) throw new Error('no run: the pool sends begin before anything else');
+  return run;
+}
+
+async function useBackend(name: string): Promise<void> {
+  if (tf.getBackend() === name) return;
+  const packages: Record<string, string> = { cpu: '@tensorflow/tfjs-backend-cpu', wasm: '@tensorflow/tfjs-backend-wasm' };
+  const pkg = packages[name];
+  if (pkg !== undefined && tf.findBackendFactory(name) == null) await importModule(pkg);
+  await pickTrainingBackend({ prefer: [name as TrainingBackendName] });
+}
+
+async function replicate(model: ModelData): Promise<tfl.LayersModel> {
+  const replica = await tfl.models.modelFromJSON({ modelTopology: model.topology } as tf.io.ModelJSON);
+  const weights = model.weights.map(toTensor);
+  replica.setWeights(weights);
+  tf.dispose(weights);
+  return replica;
+}
+
+function makeOptimizer(className: string, config: object): tf.Optimizer {
+  const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
+  if (entry === undefined) {
+    throw new Error(`optimizer class ${className} is not registered in the worker: register it in workerPool({ setup })`);
+  }
+  const [cls, fromConfig] = entry;
+  return fromConfig(cls, config as tf.serialization.ConfigDict) as tf.Optimizer;
+}
+
+function dataOf(tensor: tf.Tensor): TensorData {
+  return { shape: tensor.shape.slice(), dtype: tensor.dtype, data: (tensor.dataSync() as TensorData['data']).slice() };
+}
+
+function tensorsIn(inputs: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap): tf.Tensor[] {
+  return inputs instanceof tf.Tensor ? [inputs] : Array.isArray(inputs) ? inputs : Object.values(inputs);
+}
+
+main().catch((error) => {
+  send({ type: 'error', error: errorData(error) });
+});

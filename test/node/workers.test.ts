@@ -1,0 +1,227 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Distiller, KdBackendError, KdConfigError, withSeed } from '../../src/index.js';
+import { workerPool } from '../../src/node/index.js';
+import type { DistillationBatch } from '../../src/inputs/batches.js';
+import type { ModelInputs } from '../../src/inputs/modelInputs.js';
+import { CrashInWorker, ThrowInWorker } from './fixtures/workerLayers.js';
+
+const SETUP = fileURLToPath(new URL('./fixtures/workerLayers.ts', import.meta.url));
+const pool = workerPool({ workers: 2 });
+afterAll(() => pool.close());
+
+function mlp(seed: number, hidden: number, extra?: tfl.layers.Layer): tfl.Sequential {
+  return withSeed(seed, () =>
+    tfl.sequential({
+      layers: [
+        tfl.layers.dense({ units: hidden, activation: 'relu', inputShape: [12] }),
+        ...(extra === undefined ? [] : [extra]),
+        tfl.layers.dense({ units: 4 }),
+      ],
+    }),
+  );
+}
+
+function data(rows = 201): { x: tf.Tensor; y: tf.Tensor } {
+  return withSeed(9, () => ({ x: tf.randomNormal([rows, 12]), y: tf.randomUniform([rows], 0, 4, 'int32') }));
+}
+
+interface TrainOptions {
+  epochs?: number;
+  dropout?: boolean;
+  optimizer?: () => tf.Optimizer;
+  teacher?: 'model' | 'function';
+  callbacks?: tfl.CustomCallbackArgs | tfl.Callback[];
+  pool?: typeof pool;
+}
+
+// 201 rows in batches of 64: the last batch (9 rows) splits 5/4 across the two workers.
+async function train(parallel: boolean, options: TrainOptions = {}) {
+  const teacher = mlp(1, 32);
+  const student = mlp(2, 16, options.dropout ? tfl.layers.dropout({ rate: 0.2 }) : undefined);
+  const distiller = new Distiller({
+    teacher: options.teacher === 'function' ? (inputs: ModelInputs) => teacher.predict(inputs as tf.Tensor) as tf.Tensor : teacher,
+    student,
+  });
+  const optimizer = options.optimizer?.() ?? tf.train.adam(0.01);
+  distiller.compile({ optimizer, temperature: 2, alpha: 0.3 });
+  const { x, y } = data();
+  const history = await distiller.fit(x, y, {
+    epochs: options.epochs ?? 3,
+    batchSize: 64,
+    seed: 5,
+    ...(parallel ? { parallel: options.pool ?? pool } : {}),
+    ...(options.callbacks === undefined ? {} : { callbacks: options.callbacks }),
+  });
+  const weights = student.getWeights().map((w) => Array.from(w.dataSync()));
+  tf.dispose([x, y]);
+  teacher.dispose();
+  student.dispose();
+  optimizer.dispose();
+  return { history: history.history as Record<string, number[]>, weights };
+}
+
+describe('workerPool', () => {
+  it.each([
+    ['sgd, a LayersModel teacher replicated in the workers', { optimizer: () => tf.train.sgd(0.5) }],
+    ['adam, a function teacher run in the main thread', { teacher: 'function' as const }],
+  ])('gives the losses of a single-process run within 1 %% and updates the student in the main thread (%s)', async (_, options) => {
+    const single = await train(false, options);
+    const parallel = await train(true, options);
+    for (const key of ['loss', 'distillation_loss', 'student_loss']) {
+      single.history[key]!.forEach((value, epoch) => {
+        expect(Math.abs(parallel.history[key]![epoch]! - value) / Math.abs(value)).toBeLessThan(0.01);
+      });
+    }
+    expect(parallel.history.loss!.length).toBe(3);
+    // The student's weights moved, and to where the single-process run took them (up to rounding).
+    const initial = mlp(2, 16).getWeights().map((w) => Array.from(w.dataSync()));
+    expect(parallel.weights[0]![0]).not.toBe(initial[0]![0]);
+    parallel.weights.forEach((w, i) => w.forEach((v, j) => expect(v).toBeCloseTo(single.weights[i]![j]!, 3)));
+  });
+
+  it('is deterministic on cpu from run to run, dropout included', async () => {
+    const a = await train(true, { epochs: 2, dropout: true });
+    const b = await train(true, { epochs: 2, dropout: true });
+    expect(b.history).toEqual(a.history);
+    expect(b.weights).toEqual(a.weights);
+  });
+});
+
+describe('workerPool: the rest of fit', () => {
+  it('runs tfjs callbacks in the main thread: earlyStopping stops the run', async () => {
+    const { history } = await train(true, {
+      epochs: 20,
+      optimizer: () => tf.train.sgd(0),
+      callbacks: [tfl.callbacks.earlyStopping({ monitor: 'loss', patience: 1, minDelta: 1e-4 })],
+    });
+    // Nothing learns at learning rate 0: the loss stays put and patience 1 stops after the second epoch.
+    expect(history.loss!.length).toBe(2);
+  });
+
+  it('trains from fitDataset, with validation scored by the main thread on the pulled weights', async () => {
+    const teacher = mlp(1, 32);
+    const student = mlp(2, 16);
+    const distiller = new Distiller({ teacher, student });
+    distiller.compile({ optimizer: tf.train.adam(0.01), temperature: 2 });
+    const { x, y } = data();
+    const batches = [0, 64, 128].map((start) => ({ xs: tf.slice(x, start, 64), ys: tf.slice(y, start, 64) }));
+    const dataset = {
+      iterator: async () => {
+        let i = 0;
+        return {
+          next: async (): Promise<IteratorResult<DistillationBatch>> => {
+            const b = batches[i++];
+            return b === undefined ? { done: true, value: undefined } : { done: false, value: { xs: b.xs.clone(), ys: b.ys.clone() } };
+          },
+        };
+      },
+    };
+    const history = await distiller.fitDataset(dataset, { epochs: 2, validationData: [x, y], parallel: pool });
+    expect(history.history.val_loss![1]).toBeCloseTo((await distiller.evaluate(x, y)).loss!, 5);
+    tf.dispose([x, y, ...batches.flatMap((b) => [b.xs, b.ys])]);
+    teacher.dispose();
+    student.dispose();
+  });
+
+  it('leaks no tensors in the main thread or in the workers', async () => {
+    await train(true, { epochs: 1 }); // the first run creates tfjs's and the optimizer's one-off state
+    const before = tf.memory().numTensors;
+    await train(true, { epochs: 2 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(await pool.workerTensors()).toEqual([0, 0]);
+  });
+
+  it('refuses what the replicas cannot reproduce with PARALLEL_UNSUPPORTED', async () => {
+    const student = mlp(2, 16);
+    const distiller = new Distiller({ teacher: mlp(1, 32), student });
+    distiller.compile({ optimizer: 'adam', temperature: 2 });
+    const { x } = data();
+    const fit = (extra: object) => distiller.fit(x, undefined, { parallel: pool, ...extra });
+    await expect(fit({ checkpoint: { store: {} } })).rejects.toMatchObject({ code: 'PARALLEL_UNSUPPORTED' });
+    await expect(distiller.fit(x, undefined, { parallel: {} as never })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    x.dispose();
+  });
+
+  it('refuses a pool size that is not a positive integer', () => {
+    expect(() => workerPool({ workers: 0 })).toThrow(KdConfigError);
+    expect(() => workerPool({ workers: 1.5 })).toThrow(/positive integer/);
+  });
+});
+
+describe('workerPool: failures', () => {
+  it('ends the fit with TEACHER_FAILED when the teacher throws inside a worker, and the pool trains again', async () => {
+    const failing = workerPool({ workers: 2, setup: SETUP });
+    try {
+      const teacher = tfl.sequential({
+        layers: [tfl.layers.dense({ units: 4, inputShape: [12] }), new ThrowInWorker({ name: 'throw_in_worker' })],
+      });
+      const student = mlp(2, 16);
+      const distiller = new Distiller({ teacher, student });
+      distiller.compile({ optimizer: 'adam', temperature: 2 });
+      const { x } = data();
+      const before = student.getWeights().map((w) => Array.from(w.dataSync()));
+      const error = await distiller.fit(x, undefined, { parallel: failing }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(KdConfigError);
+      expect(error).toMatchObject({ code: 'TEACHER_FAILED' });
+      expect((error as Error).message).toMatch(/refuses to run in a worker/);
+      // No step was applied: the student is as it was.
+      expect(student.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(before);
+      // The same pool trains the next fit (a teacher that runs in the main thread).
+      const ok = new Distiller({ teacher: (inputs: ModelInputs) => teacher.predict(inputs as tf.Tensor) as tf.Tensor, student });
+      ok.compile({ optimizer: 'adam', temperature: 2 });
+      await ok.fit(x, undefined, { parallel: failing });
+      expect(await failing.workerTensors()).toEqual([0, 0]);
+      x.dispose();
+    } finally {
+      await failing.close();
+    }
+  });
+
+  it('ends the fit with WORKER_CRASHED when a worker dies, and starts new workers for the next fit', async () => {
+    const crashing = workerPool({ workers: 2, setup: SETUP });
+    try {
+      const student = tfl.sequential({
+        layers: [tfl.layers.dense({ units: 16, inputShape: [12] }), new CrashInWorker({ name: 'crash_in_worker' }), tfl.layers.dense({ units: 4 })],
+      });
+      const distiller = new Distiller({ teacher: mlp(1, 32), student });
+      distiller.compile({ optimizer: 'adam', temperature: 2 });
+      const { x } = data();
+      const error = await distiller.fit(x, undefined, { parallel: crashing }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(KdBackendError);
+      expect(error).toMatchObject({ code: 'WORKER_CRASHED' });
+      expect((error as Error).message).toMatch(/exited with code 3/);
+      const healthy = new Distiller({ teacher: mlp(1, 32), student: mlp(2, 16) });
+      healthy.compile({ optimizer: 'adam', temperature: 2 });
+      const history = await healthy.fit(x, undefined, { parallel: crashing });
+      expect(history.history.loss).toHaveLength(1);
+      x.dispose();
+    } finally {
+      await crashing.close();
+    }
+  });
+});
+
+describe('workerPool: process exit', () => {
+  it.each(['close', 'no-close'])('leaves no handle open after a fit (%s): the process exits by itself', async (mode) => {
+    const script = fileURLToPath(new URL('./fixtures/poolExit.ts', import.meta.url));
+    const { stdout, code } = await new Promise<{ stdout: string; code: number | null }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', script, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`the process did not exit within 30 s (${mode}): a handle is left open`));
+      }, 30_000);
+      child.on('exit', (exitCode) => {
+        clearTimeout(timer);
+        resolve({ stdout: out, code: exitCode });
+      });
+    });
+    expect(stdout).toContain('trained 1 epoch');
+    expect(code).toBe(0);
+  });
+});
