@@ -7,3 +7,10 @@
 export { softmaxWithTemperature, logSoftmaxWithTemperature } from './softmaxWithTemperature.js';
 export { distillationLoss, type DistillationKind, type DistillationLossOptions } from './distillationLoss.js';
 export { topKLogits, type TopKLogits } from './topK.js';
+export {
+  featureLoss,
+  attentionTransferLoss,
+  FEATURE_LOSS_KINDS,
+  type FeatureLossKind,
+  type FeatureLossOptions,
+} from './featureLosses.js';
