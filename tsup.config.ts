@@ -23,6 +23,12 @@ export default defineConfig({
   dts: true,
   sourcemap: true,
   clean: true,
+  // spawnWorker.ts finds the worker script beside itself: through __filename in CJS, import.meta.url in ESM.
+  // import.meta is a syntax error in CJS, so the (unreached) reference is blanked there; tsup's shims
+  // would put Node's path/url imports into the browser-safe chunks.
+  esbuildOptions(options, context) {
+    if (context.format === 'cjs') options.define = { ...options.define, 'import.meta.url': 'undefined' };
+  },
   target: 'es2022',
   // tfjs stays a peer: one copy of tfjs-core in the app, never bundled into ours.
   external: [/^@tensorflow\//],

@@ -109,6 +109,16 @@ async function main() {
   assert(moved > 0, 'the student weights did not change');
   assert(maxAbsDiff(teacherBefore, snapshot(teacher)) === 0, 'the teacher weights changed');
 
+  // Data-parallel: the worker script (dist/node-worker.*) ships in this format and trains the student.
+  const pool = kdNode.workerPool({ workers: 2 });
+  try {
+    const beforeParallel = snapshot(student);
+    await distiller.fit(x, y, { epochs: 1, batchSize: 8, parallel: pool });
+    assert(maxAbsDiff(beforeParallel, snapshot(student)) > 0, 'the parallel fit did not change the student weights');
+  } finally {
+    await pool.close();
+  }
+
   console.log(`${label}: ok loss=${loss.toFixed(6)} maxWeightDelta=${moved.toExponential(3)}`);
 }
 
