@@ -188,3 +188,23 @@ describe('typed errors at build time', () => {
     expect(build([]).code).toBe('INVALID_OPTION');
   });
 });
+
+describe('the BiLSTM student', () => {
+  test("its 'bilstm' layer (pooling 'max') gives [batch, time, 2h] features with the token mask", async () => {
+    const { buildBiLstmStudent } = await import('../../src/index.js');
+    const make = (seed: number, hiddenUnits: number) =>
+      withSeed(seed, () => buildBiLstmStudent({ vocabSize: 30, numClasses: 2, embeddingDim: 8, hiddenUnits, fcUnits: 8, pooling: 'max' }));
+    const teacher = make(1, 12);
+    const student = make(2, 4);
+    const params = student.countParams();
+    const fd = buildFeatureDistillation({ teacher, student, features: [{ teacherLayer: 'bilstm', studentLayer: 'bilstm', loss: 'cosine' }] });
+    const tokens = tf.tensor2d([[3, 4, 5, 0], [6, 0, 0, 0]], undefined, 'int32');
+    const t = fd.runTeacher(tokens);
+    expect(t.features[0]!.shape).toEqual([2, 4, 24]);
+    expect(Array.from(t.masks[0]!.dataSync())).toEqual([1, 1, 1, 0, 1, 0, 0, 0]);
+    const s = fd.runStudent(tokens, false);
+    expect(s.features[0]!.shape).toEqual([2, 4, 24]); // 8 → 24, projected
+    expect(Number.isFinite(fd.loss(s, t, [1]).dataSync()[0]!)).toBe(true);
+    expect(student.countParams()).toBe(params);
+  });
+});
