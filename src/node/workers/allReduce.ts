@@ -46,7 +46,7 @@ export class SharedGradients {
    *
    * @param parts - This worker's gradients in variable order (undefined: zeros).
    * @param weight - Multiplies this worker's gradients (its share of the batch).
-   * @returns The sum, a fresh array of `size` floats.
+   * @returns The sum: a view on shared memory, valid until this worker's next call (copy what you keep).
    */
   allReduce(parts: Array<Float32Array | undefined>, sizes: readonly number[], weight: number): Float32Array {
     const { buffer, size, workers, index } = this;
@@ -55,21 +55,23 @@ export class SharedGradients {
     parts.forEach((part, i) => {
       const n = sizes[i]!;
       if (part === undefined) slot.fill(0, offset, offset + n);
+      else if (weight === 1) slot.set(part, offset);
       else for (let j = 0; j < n; j++) slot[offset + j] = part[j]! * weight;
       offset += n;
     });
     this.barrier();
+    // Row by row over the slots (slot 0 + slot 1 + ...): the same order, hence the same bits, on every run.
     const chunk = Math.ceil(size / workers);
     const from = Math.min(size, index * chunk);
     const to = Math.min(size, from + chunk);
-    const sum = buffer.subarray(workers * size, (workers + 1) * size);
-    for (let j = from; j < to; j++) {
-      let total = buffer[j]!;
-      for (let w = 1; w < workers; w++) total = Math.fround(total + buffer[w * size + j]!);
-      sum[j] = total;
+    const sum = buffer.subarray(workers * size + from, workers * size + to);
+    sum.set(buffer.subarray(from, to));
+    for (let w = 1; w < workers; w++) {
+      const other = buffer.subarray(w * size + from, w * size + to);
+      for (let j = 0; j < other.length; j++) sum[j] = sum[j]! + other[j]!;
     }
     this.barrier();
-    return sum.slice();
+    return buffer.subarray(workers * size, (workers + 1) * size);
   }
 
   /** Marks the run as failed and wakes every waiting worker. */
@@ -141,7 +143,8 @@ export class AllReduceOptimizer extends tf.Optimizer {
 
   private reduceAndApply(parts: Array<Float32Array | undefined>, share: number): void {
     const sizes = this.variables.map((v) => v.size);
-    const sum = this.reducer.allReduce(parts, sizes, share);
+    // A copy: the shared sum is rewritten at the next step, and the cpu backend keeps the arrays it is given.
+    const sum = this.reducer.allReduce(parts, sizes, share).slice();
     if (this.clipNorm !== undefined) clipByGlobalNorm(sum, this.clipNorm);
     const named: tf.NamedTensorMap = {};
     let offset = 0;
