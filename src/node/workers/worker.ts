@@ -76,7 +76,6 @@ async function handle(message: ToWorker): Promise<void> {
       case 'step':
         send({ type: 'logs', logs: await step(message) });
         return;
-        return;
       case 'weights':
         send({ type: 'weights', weights: requireRun().student.weights.map((w) => dataOf(w.read())) });
         return;
