@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { withoutKernelLeakCheck } from '../compat/kernelLeakCheck.js';
 import { isTapeRecording } from '../compat/tapeRecording.js';
 import { KdShapeError } from '../errors.js';
+import { fullWidthSequence } from './lstmFullWidth.js';
 import { tacticsFor, type Tactics } from './lstmTactics.js';
 
 /** What the layer fixes for its sequence op. */
@@ -75,6 +76,7 @@ export function lstmSequence(
     );
   }
   const tactics = tacticsFor(tf.getBackend());
+  if (tactics.fullWidth && !options.hardSigmoid) return fullWidthSequence(x, kernel, recurrentKernel, bias, mask, options);
   // Saving activations only pays when the tape records this op (training).
   const recording = isTapeRecording();
   const perStep = STATE_KEYS.length + (options.hardSigmoid ? 3 : 0);

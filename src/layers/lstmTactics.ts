@@ -17,6 +17,13 @@ export interface Tactics {
    */
   precomputeInputs: boolean;
   /**
+   * Sigmoid-gated sequences take the full-width path (`lstmFullWidth.ts`):
+   * one [B, 4u] gate product and one Sigmoid per step, no Reverse. Fewer,
+   * larger kernel calls: what wasm needs. On cpu, splitting a [B, 4u] tensor
+   * copies element by element, slower than four separate products.
+   */
+  fullWidth: boolean;
+  /**
    * Per-step masks as [B, u] tensors: cpu's broadcasting binary ops index
    * every element (~10× a same-shape op). wasm broadcasts [B, 1] cheaply and
    * pays for every slice, so keeps them small.
@@ -39,6 +46,7 @@ export function tacticsFor(backend: string): Tactics {
   const wasm = backend === 'wasm';
   return {
     precomputeInputs: !wasm,
+    fullWidth: wasm,
     fullMasks: !wasm,
     timeSteps: wasm
       ? (timeMajor) => Array.from({ length: timeMajor.shape[0]! }, (_, t) => tf.gather(timeMajor, t))

@@ -352,14 +352,24 @@ describe('FastLSTM on wasm (smoke test)', () => {
     await tf.setBackend('cpu');
   });
 
-  it('matches tfjs LSTM on wasm, masked, backwards, with sequences', () => {
-    expect(tf.getBackend()).toBe('wasm');
-    const options: Options = { returnSequences: true, goBackwards: true, recurrentActivation: 'sigmoid' };
-    const { reference, fast } = twinLayers(options, 31);
-    const x = tf.randomNormal([BATCH, STEPS, FEATURES], 0, 1, 'float32', 7);
-    const mask = paddingMask(LENGTHS, STEPS);
-    expectSameAsReference(reference, fast, x, { mask }, 1e-4);
-    tf.dispose([x, mask]);
+  // Sigmoid gates take the full-width path on wasm (lstmFullWidth.ts), hardSigmoid the general one.
+  it.each(CASES)(
+    'matches tfjs LSTM on wasm: returnSequences $returnSequences, goBackwards $goBackwards, $recurrentActivation, masked $masked',
+    ({ masked, ...options }) => {
+      expect(tf.getBackend()).toBe('wasm');
+      const { reference, fast } = twinLayers(options, 31);
+      const x = tf.randomNormal([BATCH, STEPS, FEATURES], 0, 1, 'float32', 7);
+      const mask = masked ? paddingMask(LENGTHS, STEPS) : null;
+      expectSameAsReference(reference, fast, x, mask === null ? {} : { mask }, 1e-4);
+      tf.dispose(mask === null ? [x] : [x, mask]);
+    },
+  );
+
+  it('matches tfjs LSTM on wasm without a bias (full-width path)', () => {
+    const { reference, fast } = twinLayers({ useBias: false, returnSequences: true, recurrentActivation: 'sigmoid' }, 32);
+    const x = tf.randomNormal([BATCH, STEPS, FEATURES], 0, 1, 'float32', 8);
+    expectSameAsReference(reference, fast, x, {}, 1e-4);
+    x.dispose();
   });
 
   it('trains a pre-embedded BiLSTM student without leaks', () => {
