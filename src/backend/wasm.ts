@@ -23,7 +23,7 @@ const WASM_ADDITIONS: ReadonlyArray<{ register: () => string[]; fast: boolean }>
  * routes every matrix product through XNNPACK's fast untransposed path
  * (stock wasm runs transposed and batched products in a scalar loop, ~13×
  * slower: every Dense layer's backward pass has two), and makes `Slice`,
- * `Unpack` and `SplitV` copy only what they return (stock wasm copies the
+ * `Unpack`, `SplitV` and `GatherV2` copy only what they return (stock wasm copies the
  * whole input out of the heap on every call).
  *
  * Call it after importing `@tensorflow/tfjs-backend-wasm`, before or after

@@ -24,10 +24,10 @@ const data = (shape: number[], dtype: 'float32' | 'int32' | 'bool' = 'float32') 
   return tf.tensor(values as number[], shape, dtype);
 };
 
-describe('wasm fast Slice, Unpack, SplitV', () => {
+describe('wasm fast Slice, Unpack, SplitV, GatherV2', () => {
   beforeAll(() => {
     tf.env().set('IS_TEST', false); // see wasm.test.ts
-    expect(registerWasmFastSlice()).toEqual(['Slice', 'Unpack', 'SplitV']);
+    expect(registerWasmFastSlice()).toEqual(['Slice', 'Unpack', 'SplitV', 'GatherV2']);
     registerWasmFastSlice(); // idempotent
   });
   afterAll(async () => {
@@ -65,6 +65,30 @@ describe('wasm fast Slice, Unpack, SplitV', () => {
     expect(wasm).toEqual(cpu);
   });
 
+  const gatherCases: Array<[string, number[], number[], number[], number, number, ('float32' | 'int32' | 'bool')?]> = [
+    ['embedding rows (long slices)', [30, 20], [7], [3, 0, 29, 3, 11, 7, 0], 0, 0],
+    ['short rows', [10, 3], [4], [9, 0, 9, 2], 0, 0],
+    ['2-D indices', [12, 17], [2, 3], [1, 11, 4, 4, 0, 10], 0, 0],
+    ['inner axis', [3, 8, 5], [4], [7, 0, 3, 3], 1, 0],
+    ['last axis', [4, 6], [3], [5, 1, 0], 1, 0],
+    ['batchDims 1', [3, 5, 18], [3, 2], [4, 0, 1, 1, 3, 2], 1, 1],
+    ['int32', [6, 20], [3], [5, 0, 2], 0, 0, 'int32'],
+    ['bool', [6, 4], [2], [3, 1], 0, 0, 'bool'],
+    ['no indices', [5, 20], [0], [], 0, 0],
+  ];
+  it.each(gatherCases)('GatherV2 (tf.gather): %s equals cpu', async (_name, shape, idShape, ids, axis, batchDims, dtype) => {
+    const { cpu, wasm } = await onBoth(() => tf.gather(data(shape, dtype), tf.tensor(ids, idShape, 'int32'), axis, batchDims));
+    expect(wasm).toEqual(cpu);
+  });
+
+  it('GatherV2 rejects an index out of range', async () => {
+    await tf.setBackend('wasm');
+    const x = data([4, 20]);
+    const ids = tf.tensor1d([1, 4], 'int32');
+    expect(() => tf.gather(x, ids)).toThrow(/index value 4 is not in \[0, 3\]/);
+    tf.dispose([x, ids]);
+  });
+
   it('gradients through slice, unstack and split equal cpu', async () => {
     const f = (x: tf.Tensor) =>
       tf.add(
@@ -78,11 +102,12 @@ describe('wasm fast Slice, Unpack, SplitV', () => {
   it('frees what it allocates and leaves strings to the stock kernel', async () => {
     await tf.setBackend('wasm');
     const x = data([50, 8]);
+    const rows = tf.tensor1d([3, 1, 49], 'int32');
     const ids = tf.engine().backend.numDataIds();
-    for (let i = 0; i < 20; i++) tf.dispose([tf.slice(x, [i, 0], [3, -1]), ...tf.unstack(x), ...tf.split(x, 2, 1)]);
+    for (let i = 0; i < 20; i++) tf.dispose([tf.slice(x, [i, 0], [3, -1]), ...tf.unstack(x), ...tf.split(x, 2, 1), tf.gather(x, rows)]);
     expect(tf.engine().backend.numDataIds()).toBe(ids);
     const strings = tf.tensor1d(['a', 'b', 'c']);
     expect(Array.from(tf.slice(strings, [1], [2]).dataSync())).toEqual(['b', 'c']);
-    tf.dispose([x, strings]);
+    tf.dispose([x, strings, rows]);
   });
 });
