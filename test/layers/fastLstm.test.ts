@@ -365,6 +365,13 @@ describe('FastLSTM on wasm (smoke test)', () => {
     },
   );
 
+  it('matches tfjs LSTM on wasm over more rows than one weight-gradient block (64 × 12: blocks of 8 steps and 4)', () => {
+    const { reference, fast } = twinLayers({ recurrentActivation: 'sigmoid', goBackwards: true }, 33);
+    const x = tf.randomNormal([64, 12, FEATURES], 0, 1, 'float32', 9);
+    expectSameAsReference(reference, fast, x, {}, 1e-4);
+    x.dispose();
+  });
+
   it('matches tfjs LSTM on wasm without a bias (full-width path)', () => {
     const { reference, fast } = twinLayers({ useBias: false, returnSequences: true, recurrentActivation: 'sigmoid' }, 32);
     const x = tf.randomNormal([BATCH, STEPS, FEATURES], 0, 1, 'float32', 8);
