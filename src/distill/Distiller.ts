@@ -19,6 +19,7 @@ import { seededRandom, shuffledIndices, withSeed, type Seed } from './seed.js';
 import { assertNoSharedVariables, assertStudentInputs, assertStudentModel, ensureBuilt } from './student.js';
 import { MeanLogs, runEpochs } from './epochLoop.js';
 import { beginParallelRun, endingParallelRun, parallelBatch, pullingWeightsAfter, type ParallelRun, type ParallelSource, type ParallelTrainer } from './parallel.js';
+import { buildFeatureDistillation, type FeatureDistillation, type FeatureSpec, type TeacherFeatures } from './features.js';
 import { createTrainStep, type StepBatch, type StepLogs, type TrainStep } from './trainStep.js';
 
 /** Options of the {@link Distiller} constructor. */
@@ -48,6 +49,12 @@ export interface DistillerCompileArgs {
   kind?: DistillationKind;
   /** Multiply the KL term by T² (default true). */
   scaleByTemperatureSquared?: boolean;
+  /**
+   * Intermediate-layer terms (see docs/features.md): each pulls a student
+   * layer's output toward a teacher layer's, added to the loss with its
+   * weight; logged as `feature_loss`. Needs a LayersModel teacher.
+   */
+  features?: FeatureSpec[];
 }
 
 /** Validation data for {@link Distiller.fit}: `[x, y?]` or an object that may carry teacher inputs. */
@@ -149,6 +156,7 @@ export class Distiller {
   private readonly studentOutputs: TeacherOutputs;
   private step?: TrainStep;
   private temperature = 1;
+  private features?: FeatureDistillation;
 
   /**
    * @param config - Teacher, student and what each returns.
@@ -174,7 +182,12 @@ export class Distiller {
   compile(args: DistillerCompileArgs): void {
     ensureBuilt(this.student);
     this.temperature = args.temperature ?? 1;
+    // Built (and checked) before the step; a new compile drops the old projections.
+    const features = args.features === undefined ? undefined : buildFeatureDistillation({ teacher: this.teacherSource, student: this.student, features: args.features });
+    this.features?.dispose();
+    this.features = features;
     this.step = createTrainStep({
+      features,
       student: this.student,
       optimizer: makeOptimizer(args.optimizer),
       temperature: args.temperature,
@@ -337,16 +350,23 @@ export class Distiller {
   /** Runs the teacher on one batch, then one training step (or scoring); disposes the batch. */
   private async scoreBatch(step: TrainStep, element: DistillationBatch, evaluateOnly: boolean): Promise<StepLogs> {
     let teacherLogits: tf.Tensor | undefined;
+    let teacherFeatures: TeacherFeatures | undefined;
     try {
-      teacherLogits = await this.teacher.predict(element.teacherXs ?? element.xs, {
-        temperature: this.temperature,
-        ...(element.id === undefined ? {} : { ids: element.id }),
-      });
-      const batch: StepBatch = { inputs: element.xs, teacherLogits, labels: element.ys };
+      if (this.features !== undefined) {
+        // One teacher pass for the logits and the features.
+        ({ logits: teacherLogits, ...teacherFeatures } = this.features.runTeacher(element.teacherXs ?? element.xs));
+      } else {
+        teacherLogits = await this.teacher.predict(element.teacherXs ?? element.xs, {
+          temperature: this.temperature,
+          ...(element.id === undefined ? {} : { ids: element.id }),
+        });
+      }
+      const batch: StepBatch = { inputs: element.xs, teacherLogits, labels: element.ys, teacherFeatures };
       return await (evaluateOnly ? step.evaluate(batch) : step(batch));
     } finally {
       disposeBatch(element);
       teacherLogits?.dispose();
+      if (teacherFeatures !== undefined) tf.dispose([...teacherFeatures.features, ...teacherFeatures.masks.filter((m): m is tf.Tensor => m !== null)]);
     }
   }
 

@@ -181,9 +181,10 @@ export function buildFeatureDistillation(options: FeatureDistillationOptions): F
             kind: r.loss,
             ...(mask === null ? {} : { mask }),
           });
-          return tf.mul(term, weights[i] ?? 1);
+          const weight = weights[i] ?? 1;
+          return weight === 1 ? term : (tf.mul(term, weight) as tf.Scalar);
         });
-        return tf.addN(terms) as tf.Scalar;
+        return (terms.length === 1 ? terms[0]! : tf.addN(terms)) as tf.Scalar;
       });
     },
     dispose() {

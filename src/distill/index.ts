@@ -38,3 +38,4 @@ export {
 } from './fitWrapper.js';
 export { computeTeacherLogits, type ComputeTeacherLogitsOptions } from './computeTeacherLogits.js';
 export type { ParallelTrainer, ParallelRun, ParallelRunSpec, ParallelBatch } from './parallel.js';
+export type { FeatureSpec } from './features.js';

@@ -22,6 +22,7 @@ import {
   type TeacherOutputSpec,
 } from '../teachers/outputSpec.js';
 import { assertStudentOutputs } from './student.js';
+import { constantFeatureWeights, type FeatureDistillation, type TeacherFeatures } from './features.js';
 
 /** Options of {@link createTrainStep}. */
 export interface TrainStepOptions {
@@ -46,6 +47,13 @@ export interface TrainStepOptions {
    * depending on the temperature) are rejected with `kind: 'mse'`.
    */
   teacherOutputs?: TeacherOutputs | TeacherOutputSpec;
+  /**
+   * Feature terms (built by the Distiller from `compile({ features })`): the
+   * student runs through a model with extra outputs, each batch brings the
+   * teacher's features, and the projections' variables join the optimizer's list.
+   * @internal
+   */
+  features?: FeatureDistillation;
 }
 
 /** One batch for a {@link TrainStep}. Tensors stay owned by the caller. */
@@ -56,6 +64,8 @@ export interface StepBatch {
   teacherLogits: tf.Tensor;
   /** Class ids or one-hot labels, when training with a hard-label term or measuring accuracy. */
   labels?: tf.Tensor;
+  /** The teacher's features of the batch, when the step has feature terms. @internal */
+  teacherFeatures?: TeacherFeatures;
 }
 
 /**
@@ -82,6 +92,8 @@ export interface TrainStep {
   readonly variables: readonly tf.Variable[];
   /** The resolved loss settings. */
   readonly config: ResolvedLossConfig;
+  /** The feature projections' variables (also at the end of `variables`); empty without feature terms. */
+  readonly projectionVariables: readonly tf.Variable[];
   /** The options the step was created with (data-parallel training replicates the step from them). */
   readonly options: TrainStepOptions;
 }
@@ -121,14 +133,26 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
   assertStudentOutputs(student, studentOutputs);
   const config = resolveLossConfig(options, true);
   assertTeacherOutputsFit(config.kind, teacherOutputs);
-  const variables = student.trainableWeights.map((w) => w.read() as tf.Variable);
-  if (variables.length === 0) {
+  const features = options.features;
+  const studentVariables = student.trainableWeights.map((w) => w.read() as tf.Variable);
+  const projectionVariables = features?.projectionVariables ?? [];
+  const variables = [...studentVariables, ...projectionVariables];
+  if (studentVariables.length === 0) {
     throw new KdConfigError('INVALID_STUDENT', 'the student has no trainable weights: build it, and unfreeze its layers');
   }
 
-  const forward = (batch: StepBatch, training: boolean): tf.Tensor2D => {
-    const raw = student.apply(orderInputs(student, batch.inputs), { training }) as tf.Tensor;
-    return (studentOutputs === 'probs' ? probsToLogits(raw) : raw) as tf.Tensor2D;
+  const featureWeights = features === undefined ? [] : constantFeatureWeights(features.features);
+  const forward = (batch: StepBatch, training: boolean): { logits: tf.Tensor2D; featureLoss?: tf.Scalar } => {
+    let raw: tf.Tensor;
+    let featureLoss: tf.Scalar | undefined;
+    if (features !== undefined) {
+      const out = features.runStudent(batch.inputs, training);
+      raw = out.logits;
+      featureLoss = features.loss(out, batch.teacherFeatures!, featureWeights);
+    } else {
+      raw = student.apply(orderInputs(student, batch.inputs), { training }) as tf.Tensor;
+    }
+    return { logits: (studentOutputs === 'probs' ? probsToLogits(raw) : raw) as tf.Tensor2D, featureLoss };
   };
   // The teacher's outputs as logits: constants of the step, made outside the gradient tape.
   const teacherLogitsOf = (batch: StepBatch) =>
@@ -140,6 +164,13 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
   // Checked before the gradient closure: a throw inside tf.variableGrads leaks its tensors.
   const checkShapes = (batch: StepBatch) => {
     assertLogits(batch.teacherLogits, 'teacher outputs');
+    if (features !== undefined && batch.teacherFeatures?.features.length !== features.features.length) {
+      throw new KdConfigError(
+        'INVALID_OPTION',
+        `the step has ${features.features.length} feature terms but the batch carries ${batch.teacherFeatures?.features.length ?? 0} teacher features: ` +
+          "pass the teacher's features of the batch (teacherFeatures), as the Distiller does",
+      );
+    }
     const [teacherRows, teacherClasses] = batch.teacherLogits.shape;
     if (typeof studentClasses === 'number' && teacherClasses !== studentClasses) {
       throw new KdShapeError(
@@ -172,12 +203,12 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
     let gradients: ReturnType<typeof tf.variableGrads> | undefined;
     try {
       gradients = tf.variableGrads(() => {
-        const studentLogits = forward(batch, true);
+        const { logits: studentLogits, featureLoss } = forward(batch, true);
         assertSameLogitsShape(studentLogits, teacherLogits);
         const terms = distillationLossTerms(studentLogits, teacherLogits, config, batch.labels);
         const regularization = student.calculateLosses();
-        const loss = regularization.length > 0 ? tf.addN([terms.loss, ...regularization]) : terms.loss;
-        stats = tf.keep(batchStats(loss as tf.Scalar, terms, studentLogits, batch, teacherOutputs));
+        const loss = tf.addN([terms.loss, ...regularization, ...(featureLoss ? [featureLoss] : [])]);
+        stats = tf.keep(batchStats(loss as tf.Scalar, { ...terms, featureLoss }, studentLogits, batch, teacherOutputs));
         return loss as tf.Scalar;
       }, variables);
     } finally {
@@ -202,14 +233,14 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
   const evaluate = async (batch: StepBatch): Promise<StepLogs> => {
     checkShapes(batch);
     const stats = tf.tidy(() => {
-      const studentLogits = forward(batch, false);
+      const { logits: studentLogits, featureLoss } = forward(batch, false);
       const teacherLogits = teacherOutputsAsLogits(batch.teacherLogits, teacherOutputs) as tf.Tensor2D;
       assertSameLogitsShape(studentLogits, teacherLogits);
       const terms = distillationLossTerms(studentLogits, teacherLogits, config, batch.labels);
       // Like Keras, the reported loss includes the regularization penalties.
       const regularization = student.calculateLosses();
-      const loss = regularization.length > 0 ? tf.addN([terms.loss, ...regularization]) : terms.loss;
-      return batchStats(loss as tf.Scalar, terms, studentLogits, batch, teacherOutputs);
+      const loss = tf.addN([terms.loss, ...regularization, ...(featureLoss ? [featureLoss] : [])]);
+      return batchStats(loss as tf.Scalar, { ...terms, featureLoss }, studentLogits, batch, teacherOutputs);
     });
     try {
       return readStats(await stats.data(), batch, teacherOutputs);
@@ -218,7 +249,7 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
     }
   };
 
-  return Object.assign(step, { evaluate, variables, config, options });
+  return Object.assign(step, { evaluate, variables, config, options, projectionVariables });
 }
 
 // Layout of the stats vector read back once per batch.
@@ -229,11 +260,12 @@ const CORRECT = 3;
 const AGREE = 4;
 const TEACHER_OK = 5;
 const LABELS_OK = 6;
+const FEATURE = 7;
 
 /** Everything read back per batch, stacked so a single `data()` call fetches it. */
 function batchStats(
   loss: tf.Scalar,
-  terms: { distillation: tf.Scalar; studentLoss?: tf.Scalar },
+  terms: { distillation: tf.Scalar; studentLoss?: tf.Scalar; featureLoss?: tf.Scalar },
   studentLogits: tf.Tensor2D,
   batch: StepBatch,
   teacherOutputs: TeacherOutputSpec,
@@ -262,6 +294,7 @@ function batchStats(
     agree,
     tf.cast(teacherOk, 'float32'),
     labelsOk,
+    terms.featureLoss ?? tf.scalar(0),
   ]) as tf.Tensor1D;
 }
 
@@ -284,6 +317,7 @@ function readStats(values: ArrayLike<number>, batch: StepBatch, teacherOutputs: 
     );
   }
   const logs: StepLogs = { loss, distillation_loss: values[DISTILLATION]!, agreement: values[AGREE]! / size };
+  if (batch.teacherFeatures !== undefined) logs.feature_loss = values[FEATURE]!;
   if (batch.labels !== undefined) {
     logs.student_loss = values[STUDENT_LOSS]!;
     logs.acc = values[CORRECT]! / size;

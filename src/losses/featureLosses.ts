@@ -15,7 +15,15 @@ import { KdConfigError, KdShapeError } from '../errors.js';
  */
 export type FeatureLossKind = 'mse' | 'cosine' | 'attention';
 
-/** Every {@link FeatureLossKind}, for validation and docs. */
+/**
+ * Every {@link FeatureLossKind}, for validation and docs.
+ *
+ * @example
+ * ```ts
+ * import { FEATURE_LOSS_KINDS } from 'kd-ts/losses';
+ * console.log(FEATURE_LOSS_KINDS.join(', ')); // mse, cosine, attention
+ * ```
+ */
 export const FEATURE_LOSS_KINDS: readonly FeatureLossKind[] = ['mse', 'cosine', 'attention'];
 
 /** Options of {@link featureLoss}. */
