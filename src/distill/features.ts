@@ -123,8 +123,15 @@ export function buildFeatureDistillation(options: FeatureDistillationOptions): F
         );
       }
       const weight = spec.weight ?? 1;
-      if (typeof weight === 'number' && (!Number.isFinite(weight) || weight < 0)) {
-        throw new KdConfigError('INVALID_OPTION', `features[${index}].weight is ${weight}: use a finite number >= 0`);
+      if (typeof weight === 'function') {
+        // The step does not receive its (epoch, step) yet; featureWeightsAt is ready for when it does.
+        throw new KdConfigError(
+          'INVALID_OPTION',
+          `features[${index}].weight is a schedule, which this version cannot evaluate per step yet: pass a number`,
+        );
+      }
+      if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) {
+        throw new KdConfigError('INVALID_OPTION', `features[${index}].weight is ${String(weight)}: use a finite number >= 0`);
       }
       const projectionKind = spec.projection ?? 'auto';
       if (!['auto', 'linear', 'none'].includes(projectionKind)) {
@@ -193,9 +200,32 @@ export function buildFeatureDistillation(options: FeatureDistillationOptions): F
   };
 }
 
-/** Constant weights of the terms (schedules are evaluated by the caller). @internal */
+/** Constant weights of the terms (schedules are evaluated by {@link featureWeightsAt}). @internal */
 export function constantFeatureWeights(features: readonly ResolvedFeature[]): number[] {
   return features.map((f) => (typeof f.weight === 'number' ? f.weight : Number.NaN));
+}
+
+/**
+ * The terms' weights at one step: constants as they are, schedules evaluated
+ * at `at`; a value that is not a finite number >= 0 is the same typed error
+ * as a bad constant, naming the epoch and the step.
+ * @internal
+ */
+export function featureWeightsAt(
+  features: readonly ResolvedFeature[],
+  at: { epoch: number; step: number; epochs: number; stepsPerEpoch: number | null },
+): number[] {
+  return features.map((f, index) => {
+    const value = typeof f.weight === 'number' ? f.weight : f.weight(at);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw new KdConfigError(
+        'INVALID_OPTION',
+        `features[${index}].weight's schedule returned ${String(value)} at epoch ${at.epoch}, step ${at.step}: ` +
+          'a feature weight must be a finite number >= 0',
+      );
+    }
+    return value;
+  });
 }
 
 /**

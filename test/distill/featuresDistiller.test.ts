@@ -177,6 +177,16 @@ describe('Distiller with features', () => {
     expect(tf.memory().numTensors).toBe(before - 2);
   });
 
+  test('parallel training refuses feature terms with a typed error, before any replica starts', async () => {
+    const distiller = new Distiller({ teacher: net('t', 12, 1), student: net('s', 8, 2) });
+    distiller.compile({ optimizer: tf.train.adam(1e-2), temperature: 2, features: [{ teacherLayer: 't_hidden', studentLayer: 's_hidden' }] });
+    const begin = vi.fn();
+    const error = await distiller.fit(tf.randomNormal([8, 6]), undefined, { parallel: { workers: 2, begin } }).catch((e: KdError) => e);
+    expect((error as KdError).code).toBe('PARALLEL_UNSUPPORTED');
+    expect((error as KdError).message).toMatch(/feature/);
+    expect(begin).not.toHaveBeenCalled();
+  });
+
   test('bad features are typed errors at compile', () => {
     const student = net('s', 8, 2);
     const functionTeacher = new Distiller({ teacher: (x) => tf.zeros([(x as tf.Tensor).shape[0]!, 3]), student });
