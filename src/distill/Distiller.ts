@@ -45,8 +45,8 @@ export interface DistillerCompileArgs {
   temperature?: number;
   /** Weight of the hard-label term in [0, 1] (default 0; > 0 needs labels). */
   alpha?: number;
-  /** `'kl'` (Hinton, default) or `'mse'` (Tang et al.). */
-  kind?: DistillationKind;
+  /** `'kl'` (Hinton, default) or `'mse'` (Tang et al.); `'none'`: no logit term (with `features`: FitNets' first stage). */
+  kind?: DistillationKind | 'none';
   /** Multiply the KL term by T² (default true). */
   scaleByTemperatureSquared?: boolean;
   /**

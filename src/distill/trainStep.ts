@@ -34,8 +34,8 @@ export interface TrainStepOptions {
   temperature?: number;
   /** Weight of the hard-label term in [0, 1] (default 0). */
   alpha?: number;
-  /** `'kl'` (default) or `'mse'`. */
-  kind?: DistillationKind;
+  /** `'kl'` (default) or `'mse'`; `'none'`: no logit term (feature terms only, FitNets' first stage; needs `features`). */
+  kind?: DistillationKind | 'none';
   /** Multiply the KL term by T² (default true). */
   scaleByTemperatureSquared?: boolean;
   /** What the student returns; `'probs'` for a student ending in softmax (default `'logits'`). */
@@ -131,8 +131,23 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
   const studentOutputs = options.studentOutputs ?? 'logits';
   const teacherOutputs = outputSpecOf(options.teacherOutputs);
   assertStudentOutputs(student, studentOutputs);
-  const config = resolveLossConfig(options, true);
-  assertTeacherOutputsFit(config.kind, teacherOutputs);
+  // kind 'none': no logit term, so nothing about it is resolved or checked (config.kind reads 'mse'); alpha still weights the labels.
+  const noLogitTerm = options.kind === 'none';
+  if (noLogitTerm && options.features === undefined) {
+    throw new KdConfigError(
+      'INVALID_OPTION',
+      "kind 'none' drops the logit term, so without features nothing would train: add features, or pick a kind such as 'kl'",
+    );
+  }
+  const config = resolveLossConfig({ ...options, kind: noLogitTerm ? 'mse' : (options.kind as DistillationKind | undefined) }, true);
+  if (!noLogitTerm) assertTeacherOutputsFit(config.kind, teacherOutputs);
+  const lossTerms = (studentLogits: tf.Tensor2D, teacherLogits: tf.Tensor2D, labels?: tf.Tensor) => {
+    const terms = distillationLossTerms(studentLogits, teacherLogits, config, labels);
+    if (!noLogitTerm) return terms;
+    const zero = tf.scalar(0);
+    const loss = terms.studentLoss === undefined ? zero : (tf.mul(terms.studentLoss, config.alpha) as tf.Scalar);
+    return { loss, distillation: zero, studentLoss: terms.studentLoss };
+  };
   const features = options.features;
   const studentVariables = student.trainableWeights.map((w) => w.read() as tf.Variable);
   const projectionVariables = features?.projectionVariables ?? [];
@@ -205,7 +220,7 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
       gradients = tf.variableGrads(() => {
         const { logits: studentLogits, featureLoss } = forward(batch, true);
         assertSameLogitsShape(studentLogits, teacherLogits);
-        const terms = distillationLossTerms(studentLogits, teacherLogits, config, batch.labels);
+        const terms = lossTerms(studentLogits, teacherLogits, batch.labels);
         const regularization = student.calculateLosses();
         const loss = tf.addN([terms.loss, ...regularization, ...(featureLoss ? [featureLoss] : [])]);
         stats = tf.keep(batchStats(loss as tf.Scalar, { ...terms, featureLoss }, studentLogits, batch, teacherOutputs));
@@ -236,7 +251,7 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
       const { logits: studentLogits, featureLoss } = forward(batch, false);
       const teacherLogits = teacherOutputsAsLogits(batch.teacherLogits, teacherOutputs) as tf.Tensor2D;
       assertSameLogitsShape(studentLogits, teacherLogits);
-      const terms = distillationLossTerms(studentLogits, teacherLogits, config, batch.labels);
+      const terms = lossTerms(studentLogits, teacherLogits, batch.labels);
       // Like Keras, the reported loss includes the regularization penalties.
       const regularization = student.calculateLosses();
       const loss = tf.addN([terms.loss, ...regularization, ...(featureLoss ? [featureLoss] : [])]);

@@ -187,6 +187,23 @@ describe('Distiller with features', () => {
     expect(begin).not.toHaveBeenCalled();
   });
 
+  test("kind 'none' trains on the feature terms alone (FitNets' first stage); without features it is a typed error", async () => {
+    const teacher = net('t', 12, 1);
+    const student = net('s', 8, 2);
+    const distiller = new Distiller({ teacher, student });
+    expect(codeOf(() => distiller.compile({ optimizer: 'adam', kind: 'none' }))).toBe('INVALID_OPTION');
+    distiller.compile({ optimizer: tf.train.adam(1e-2), kind: 'none', features: [{ teacherLayer: 't_hidden', studentLayer: 's_hidden' }] });
+    const head = Float32Array.from(student.getLayer('s_logits').getWeights()[0]!.dataSync());
+    const x = tf.randomNormal([64, 6]);
+    const history = await distiller.fit(x, undefined, { epochs: 3, batchSize: 16 });
+    expect(history.history.distillation_loss).toEqual([0, 0, 0]);
+    expect(history.history.loss).toEqual(history.history.feature_loss);
+    const logs = await distiller.evaluate(x);
+    expect(logs.loss).toBeCloseTo(logs.feature_loss!, 6);
+    // Layers above the hinted one get no gradient: unchanged.
+    expect(Array.from(student.getLayer('s_logits').getWeights()[0]!.dataSync())).toEqual(Array.from(head));
+  });
+
   test('bad features are typed errors at compile', () => {
     const student = net('s', 8, 2);
     const functionTeacher = new Distiller({ teacher: (x) => tf.zeros([(x as tf.Tensor).shape[0]!, 3]), student });
