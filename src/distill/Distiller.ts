@@ -17,9 +17,9 @@ import { asTeacher, type Teacher, type TeacherLike } from '../teachers/teacher.j
 import type { DistillerCallbacks } from './callbacks.js';
 import { seededRandom, shuffledIndices, withSeed, type Seed } from './seed.js';
 import { assertNoSharedVariables, assertStudentInputs, assertStudentModel, ensureBuilt } from './student.js';
-import { MeanLogs, runEpochs } from './epochLoop.js';
+import { MeanLogs, runEpochs, type StepContext } from './epochLoop.js';
 import { beginParallelRun, endingParallelRun, parallelBatch, pullingWeightsAfter, type ParallelRun, type ParallelSource, type ParallelTrainer } from './parallel.js';
-import { buildFeatureDistillation, type FeatureDistillation, type FeatureSpec, type TeacherFeatures } from './features.js';
+import { buildFeatureDistillation, featureWeightsAt, type FeatureDistillation, type FeatureSpec, type TeacherFeatures } from './features.js';
 import { createTrainStep, type StepBatch, type StepLogs, type TrainStep } from './trainStep.js';
 
 /** Options of the {@link Distiller} constructor. */
@@ -157,6 +157,8 @@ export class Distiller {
   private step?: TrainStep;
   private temperature = 1;
   private features?: FeatureDistillation;
+  /** The last training step's place in the run: evaluation uses the feature weights of that step. */
+  private lastStep?: StepContext;
 
   /**
    * @param config - Teacher, student and what each returns.
@@ -239,7 +241,7 @@ export class Distiller {
           teacherXs: args.teacherInputs === undefined ? undefined : mapInputs(args.teacherInputs, take),
         };
         indices.dispose();
-        if (await onBatch(batch, size, () => this.trainBatch(step, element, parallel))) return;
+        if (await onBatch(batch, size, (at) => this.trainBatch(step, element, parallel, at))) return;
       }
     })));
   }
@@ -281,7 +283,7 @@ export class Distiller {
         }
         const element = next.value;
         const size = tensorsOf(element.xs)[0]?.shape[0] ?? 0;
-        if (await onBatch(batch, size, () => this.trainBatch(step, element, parallel))) return;
+        if (await onBatch(batch, size, (at) => this.trainBatch(step, element, parallel, at))) return;
       }
     })));
   }
@@ -343,12 +345,12 @@ export class Distiller {
   }
 
   /** One training step, on worker replicas when the run is parallel; disposes the batch. */
-  private trainBatch(step: TrainStep, element: DistillationBatch, parallel: ParallelRun | undefined): Promise<StepLogs> {
-    return parallel === undefined ? this.scoreBatch(step, element, false) : parallelBatch(parallel, this.parallelSource(step), element);
+  private trainBatch(step: TrainStep, element: DistillationBatch, parallel: ParallelRun | undefined, at?: StepContext): Promise<StepLogs> {
+    return parallel === undefined ? this.scoreBatch(step, element, false, at) : parallelBatch(parallel, this.parallelSource(step), element);
   }
 
   /** Runs the teacher on one batch, then one training step (or scoring); disposes the batch. */
-  private async scoreBatch(step: TrainStep, element: DistillationBatch, evaluateOnly: boolean): Promise<StepLogs> {
+  private async scoreBatch(step: TrainStep, element: DistillationBatch, evaluateOnly: boolean, at?: StepContext): Promise<StepLogs> {
     let teacherLogits: tf.Tensor | undefined;
     let teacherFeatures: TeacherFeatures | undefined;
     try {
@@ -361,13 +363,20 @@ export class Distiller {
           ...(element.id === undefined ? {} : { ids: element.id }),
         });
       }
-      const batch: StepBatch = { inputs: element.xs, teacherLogits, labels: element.ys, teacherFeatures };
+      const batch: StepBatch = { inputs: element.xs, teacherLogits, labels: element.ys, teacherFeatures, featureWeights: this.featureWeightsAt(at) };
       return await (evaluateOnly ? step.evaluate(batch) : step(batch));
     } finally {
       disposeBatch(element);
       teacherLogits?.dispose();
       if (teacherFeatures !== undefined) tf.dispose([...teacherFeatures.features, ...teacherFeatures.masks.filter((m): m is tf.Tensor => m !== null)]);
     }
+  }
+
+  /** The feature terms' weights at this step (schedules evaluated; outside training, at the last step trained). */
+  private featureWeightsAt(at: StepContext | undefined): number[] | undefined {
+    if (this.features === undefined) return undefined;
+    if (at !== undefined) this.lastStep = at;
+    return featureWeightsAt(this.features.features, this.lastStep ?? { epoch: 0, step: 0, epochs: 1, stepsPerEpoch: null });
   }
 
   private requireStep(): TrainStep {

@@ -123,14 +123,8 @@ export function buildFeatureDistillation(options: FeatureDistillationOptions): F
         );
       }
       const weight = spec.weight ?? 1;
-      if (typeof weight === 'function') {
-        // The step does not receive its (epoch, step) yet; featureWeightsAt is ready for when it does.
-        throw new KdConfigError(
-          'INVALID_OPTION',
-          `features[${index}].weight is a schedule, which this version cannot evaluate per step yet: pass a number`,
-        );
-      }
-      if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) {
+      // A schedule is evaluated per step (featureWeightsAt), and checked there.
+      if (typeof weight !== 'function' && (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0)) {
         throw new KdConfigError('INVALID_OPTION', `features[${index}].weight is ${String(weight)}: use a finite number >= 0`);
       }
       const projectionKind = spec.projection ?? 'auto';

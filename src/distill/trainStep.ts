@@ -66,6 +66,8 @@ export interface StepBatch {
   labels?: tf.Tensor;
   /** The teacher's features of the batch, when the step has feature terms. @internal */
   teacherFeatures?: TeacherFeatures;
+  /** The feature terms' weights at this step (schedules evaluated); the constant weights when absent. @internal */
+  featureWeights?: readonly number[];
 }
 
 /**
@@ -163,7 +165,7 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
     if (features !== undefined) {
       const out = features.runStudent(batch.inputs, training);
       raw = out.logits;
-      featureLoss = features.loss(out, batch.teacherFeatures!, featureWeights);
+      featureLoss = features.loss(out, batch.teacherFeatures!, batch.featureWeights ?? featureWeights);
     } else {
       raw = student.apply(orderInputs(student, batch.inputs), { training }) as tf.Tensor;
     }

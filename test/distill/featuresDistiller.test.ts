@@ -204,6 +204,35 @@ describe('Distiller with features', () => {
     expect(Array.from(student.getLayer('s_logits').getWeights()[0]!.dataSync())).toEqual(Array.from(head));
   });
 
+  test('a weight schedule is evaluated per step; an invalid value is a typed error naming epoch and step, weights untouched', async () => {
+    const teacher = net('t', 12, 1);
+    const student = net('s', 12, 2);
+    const x = tf.randomNormal([32, 6]);
+    const seen: string[] = [];
+    const weight = ({ epoch, step }: { epoch: number; step: number }) => {
+      seen.push(`${epoch}/${step}`);
+      return epoch === 0 ? 0 : 3;
+    };
+    const distiller = new Distiller({ teacher, student });
+    distiller.compile({ optimizer: tf.train.adam(1e-2), temperature: 2, features: [{ teacherLayer: 't_hidden', studentLayer: 's_hidden', weight }] });
+    const history = await distiller.fit(x, undefined, { epochs: 2, batchSize: 16 });
+    expect(seen).toEqual(['0/0', '0/1', '1/2', '1/3']);
+    const featureLoss = history.history.feature_loss as number[];
+    expect(featureLoss[0]).toBe(0);
+    expect(featureLoss[1]).toBeGreaterThan(0);
+
+    const broken = new Distiller({ teacher, student });
+    broken.compile({ optimizer: tf.train.adam(1e-2), temperature: 2, features: [{ teacherLayer: 't_hidden', studentLayer: 's_hidden', weight: ({ step }) => (step === 1 ? Number.NaN : 1) }] });
+    let afterFirstStep: Float32Array[] = [];
+    const callbacks = { onBatchEnd: async () => void (afterFirstStep = weightValues(student)) };
+    const error = (await broken.fit(x, undefined, { epochs: 1, batchSize: 16, shuffle: false, callbacks }).catch((e: KdError) => e)) as KdError;
+    expect(error.code).toBe('INVALID_OPTION');
+    expect(error.message).toMatch(/epoch 0, step 1/);
+    // The failing step left the weights as the first step had made them.
+    expect(afterFirstStep.length).toBeGreaterThan(0);
+    expect(sameValues(weightValues(student), afterFirstStep)).toBe(true);
+  });
+
   test('bad features are typed errors at compile', () => {
     const student = net('s', 8, 2);
     const functionTeacher = new Distiller({ teacher: (x) => tf.zeros([(x as tf.Tensor).shape[0]!, 3]), student });
