@@ -41,7 +41,8 @@ export interface WorkerPoolOptions {
  *
  * @example
  * ```ts
- *  * import * as tfl from '@tensorflow/tfjs-layers';
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import * as tfl from '@tensorflow/tfjs-layers';
  * import '@tensorflow/tfjs-backend-cpu';
  * import { Distiller } from 'kd-ts';
  * import { workerPool } from 'kd-ts/node';
@@ -63,7 +64,18 @@ export function workerPool(options: WorkerPoolOptions): WorkerPool {
   return new WorkerPool(options);
 }
 
-/** The pool {@link workerPool} returns: a `ParallelTrainer` with `close()`. */
+/**
+ * The pool {@link workerPool} returns: a `ParallelTrainer` with `close()`.
+ *
+ * @example
+ * ```ts
+ * import { workerPool, type WorkerPool } from 'kd-ts/node';
+ *
+ * const pool: WorkerPool = workerPool({ workers: 2 });
+ * console.log(pool.workers); // 2
+ * await pool.close();
+ * ```
+ */
 export class WorkerPool implements ParallelTrainer {
   /** Number of worker threads. */
   readonly workers: number;
