@@ -21,10 +21,12 @@ const ALLOWED: Record<string, readonly string[]> = {
   backend: ['errors', 'compat'],
   teachers: ['errors', 'inputs', 'losses', 'io', 'compat'],
   students: ['errors', 'inputs', 'layers', 'compat'],
-  distill: ['errors', 'inputs', 'losses', 'teachers', 'layers', 'compat'],
-  report: ['errors', 'inputs', 'losses', 'teachers', 'distill', 'io', 'compat'],
+  // Checkpoint stores and the checkpoint format: below distill, which writes and resumes them.
+  checkpoints: ['errors', 'inputs', 'compat'],
+  distill: ['errors', 'inputs', 'losses', 'teachers', 'layers', 'checkpoints', 'compat'],
+  report: ['errors', 'inputs', 'losses', 'teachers', 'checkpoints', 'distill', 'io', 'compat'],
   // distill: the worker threads of kd-ts/node's workerPool run createTrainStep on their replicas.
-  node: ['errors', 'inputs', 'io', 'teachers', 'layers', 'backend', 'distill', 'compat'],
+  node: ['errors', 'inputs', 'io', 'teachers', 'layers', 'backend', 'checkpoints', 'distill', 'compat'],
 };
 
 const SRC = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'src');

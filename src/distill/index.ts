@@ -39,3 +39,4 @@ export {
 export { computeTeacherLogits, type ComputeTeacherLogitsOptions } from './computeTeacherLogits.js';
 export type { ParallelTrainer, ParallelRun, ParallelRunSpec, ParallelBatch } from './parallel.js';
 export type { FeatureSpec } from './features.js';
+export type { CheckpointRecord, CheckpointStore } from '../checkpoints/store.js';
