@@ -218,7 +218,10 @@ export class Thread {
       for (const request of this.pending.splice(0)) request.reject(this.failure);
       onCrash(this.failure);
     };
-    this.worker.on('error', (error) => die(`crashed (${error.name}: ${error.message})`));
+    // `unknown`: @types/node versions type this listener's argument differently (Error or unknown).
+    this.worker.on('error', (error: unknown) =>
+      die(`crashed (${error instanceof Error ? `${error.name}: ${error.message}` : String(error)})`),
+    );
     this.worker.on('exit', (code) => die(`exited with code ${code}`));
   }
 
