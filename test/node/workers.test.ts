@@ -3,7 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Distiller, KdBackendError, KdConfigError, withSeed } from '../../src/index.js';
+import { Distiller, KdBackendError, KdConfigError, withSeed, type DistillerCompileArgs } from '../../src/index.js';
 import { workerPool } from '../../src/node/index.js';
 import type { DistillationBatch } from '../../src/inputs/batches.js';
 import type { ModelInputs } from '../../src/inputs/modelInputs.js';
@@ -36,6 +36,7 @@ interface TrainOptions {
   teacher?: 'model' | 'function';
   callbacks?: tfl.CustomCallbackArgs | tfl.Callback[];
   pool?: typeof pool;
+  compile?: Partial<DistillerCompileArgs>;
 }
 
 // 201 rows in batches of 64: the last batch (9 rows) splits 5/4 across the two workers.
@@ -47,7 +48,7 @@ async function train(parallel: boolean, options: TrainOptions = {}) {
     student,
   });
   const optimizer = options.optimizer?.() ?? tf.train.adam(0.01);
-  distiller.compile({ optimizer, temperature: 2, alpha: 0.3 });
+  distiller.compile({ optimizer, temperature: 2, alpha: 0.3, ...options.compile });
   const { x, y } = data();
   const history = await distiller.fit(x, y, {
     epochs: options.epochs ?? 3,
@@ -68,6 +69,8 @@ describe('workerPool', () => {
   it.each([
     ['sgd, a LayersModel teacher replicated in the workers', { optimizer: () => tf.train.sgd(0.5) }],
     ['adam, a function teacher run in the main thread', { teacher: 'function' as const }],
+    // The worker's step is built from the compiled step's options: a KL step there would log other losses.
+    ["kind 'jsd', the divergence the workers must rebuild from the step options", { compile: { kind: 'jsd' as const } }],
   ])('gives the losses of a single-process run within 1 %% and updates the student in the main thread (%s)', async (_, options) => {
     const single = await train(false, options);
     const parallel = await train(true, options);
@@ -88,6 +91,14 @@ describe('workerPool', () => {
     const b = await train(true, { epochs: 2, dropout: true });
     expect(b.history).toEqual(a.history);
     expect(b.weights).toEqual(a.weights);
+  });
+
+  it('draws dropout masks from per-replica streams: with dropout the run is not the single-process run (docs/parallel.md)', async () => {
+    const single = await train(false, { epochs: 1, dropout: true });
+    const parallel = await train(true, { epochs: 1, dropout: true });
+    // Same seed, other masks: the replicas' streams are derived from the seed and their index, not the single process's stream.
+    expect(parallel.weights).not.toEqual(single.weights);
+    expect(Math.abs(parallel.history.loss![0]! - single.history.loss![0]!) / single.history.loss![0]!).toBeLessThan(0.2);
   });
 });
 
