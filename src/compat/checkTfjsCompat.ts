@@ -7,6 +7,7 @@
 import { kernelLeakCheckPatch } from './kernelLeakCheck.js';
 import { layersModelTestFunctionPatch } from './layersModelTestFunction.js';
 import { mathRandomPatch } from './mathRandom.js';
+import { optimizerStatePatch } from './optimizerState.js';
 import type { TfjsPatch } from './patch.js';
 import { tapeRecordingPatch } from './tapeRecording.js';
 
@@ -16,6 +17,7 @@ export const TFJS_PATCHES: readonly TfjsPatch[] = [
   tapeRecordingPatch,
   layersModelTestFunctionPatch,
   mathRandomPatch,
+  optimizerStatePatch,
 ];
 
 /**

@@ -18,3 +18,4 @@ export { listTeacherShards, writeTeacherShards } from './teacherShards.js';
 export type { TeacherFileFormat } from './teacherFileFormat.js';
 export { writeTransferSet, readTransferSet } from './transferSet.js';
 export { workerPool, WorkerPool, type WorkerPoolOptions } from './workers/workerPool.js';
+export { fileCheckpointStore, type FileCheckpointStoreOptions } from './fileCheckpointStore.js';

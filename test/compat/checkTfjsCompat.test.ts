@@ -11,6 +11,7 @@ describe('checkTfjsCompat', () => {
       'core.Engine.isTapeOn',
       'layers.makeTestFunction',
       'global.Math.random',
+      'core.AdamOptimizer.accBeta',
     ]);
     for (const patch of patches) {
       expect(patch.checkedAgainst, patch.id).toMatch(/4\.22\.0/);
@@ -37,6 +38,6 @@ describe('checkTfjsCompat', () => {
     } finally {
       prototype['makeTestFunction'] = original;
     }
-    expect(TFJS_PATCHES.length).toBe(4);
+    expect(TFJS_PATCHES.length).toBe(5);
   });
 });
