@@ -136,6 +136,27 @@ export class AllReduceOptimizer extends tf.Optimizer {
     return this.inner.getConfig();
   }
 
+  /**
+   * The real optimizer's learning rate, which kd-ts's step reads for its
+   * `learningRate` log and sets for `compile({ learningRate })`; undefined
+   * when the real optimizer keeps none.
+   */
+  get learningRate(): number | undefined {
+    const value = (this.inner as unknown as { learningRate?: unknown }).learningRate;
+    return typeof value === 'number' ? value : undefined;
+  }
+
+  set learningRate(value: number | undefined) {
+    if (value !== undefined) this.setLearningRate(value);
+  }
+
+  /** Sets the real optimizer's learning rate (through its own `setLearningRate` where it has one: SGD, Momentum). */
+  setLearningRate(value: number): void {
+    const inner = this.inner as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
+    if (typeof inner.setLearningRate === 'function') inner.setLearningRate(value);
+    else inner.learningRate = value;
+  }
+
   override dispose(): void {
     this.inner.dispose();
     super.dispose();
