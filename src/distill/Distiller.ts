@@ -21,6 +21,11 @@ import { MeanLogs, runEpochs, type StepContext } from './epochLoop.js';
 import { beginParallelRun, endingParallelRun, parallelBatch, pullingWeightsAfter, type ParallelRun, type ParallelSource, type ParallelTrainer } from './parallel.js';
 import { buildFeatureDistillation, featureWeightsAt, type FeatureDistillation, type FeatureSpec, type TeacherFeatures } from './features.js';
 import { createTrainStep, type StepBatch, type StepLogs, type TrainStep } from './trainStep.js';
+import type { Schedule } from './schedules.js';
+import { assertTemperatureScheduleFits } from './stepSettings.js';
+import { makeOptimizer, type OptimizerName } from './compileConfig.js';
+
+export type { OptimizerName } from './compileConfig.js';
 
 /** Options of the {@link Distiller} constructor. */
 export interface DistillerConfig {
@@ -34,17 +39,29 @@ export interface DistillerConfig {
   teacherOutputs?: TeacherOutputs | TeacherOutputSpec;
 }
 
-/** Optimizer names {@link Distiller.compile} accepts, with tfjs's default learning rates. */
-export type OptimizerName = 'adam' | 'sgd' | 'rmsprop' | 'adagrad';
-
 /** Options of {@link Distiller.compile}. */
 export interface DistillerCompileArgs {
   /** A tfjs optimizer (e.g. `tf.train.adam(1e-3)`) or its name. */
   optimizer: tf.Optimizer | OptimizerName;
-  /** Softening temperature T (> 0; required for `kind: 'kl'`). */
-  temperature?: number;
-  /** Weight of the hard-label term in [0, 1] (default 0; > 0 needs labels). */
-  alpha?: number;
+  /**
+   * Softening temperature T (> 0; required for `kind: 'kl'`): a number or a
+   * {@link Schedule} evaluated per step (see docs/schedules.md). A schedule
+   * needs a teacher that recomputes its outputs at every temperature.
+   */
+  temperature?: Schedule;
+  /** Weight of the hard-label term in [0, 1] (default 0; > 0 needs labels): a number or a {@link Schedule}. */
+  alpha?: Schedule;
+  /**
+   * The optimizer's learning rate: a number (set at compile) or a
+   * {@link Schedule} (set before every update). Default: the optimizer's own.
+   */
+  learningRate?: Schedule;
+  /**
+   * Clip the global L2 norm of each step's gradients (the student's and the
+   * feature projections' together) to this value (> 0), like Keras's
+   * `global_clipnorm`.
+   */
+  clipNorm?: number;
   /** `'kl'` (Hinton, default) or `'mse'` (Tang et al.); `'none'`: no logit term (with `features`: FitNets' first stage). */
   kind?: DistillationKind | 'none';
   /** Multiply the KL term by T² (default true). */
@@ -183,7 +200,9 @@ export class Distiller {
    */
   compile(args: DistillerCompileArgs): void {
     ensureBuilt(this.student);
-    this.temperature = args.temperature ?? 1;
+    assertTemperatureScheduleFits(args.temperature, this.teacher);
+    // What a parallel run passes its teacher (a scheduled temperature is refused there).
+    this.temperature = typeof args.temperature === 'number' ? args.temperature : 1;
     // Built (and checked) before the step; a new compile drops the old projections.
     const features = args.features === undefined ? undefined : buildFeatureDistillation({ teacher: this.teacherSource, student: this.student, features: args.features });
     this.features?.dispose();
@@ -194,6 +213,8 @@ export class Distiller {
       optimizer: makeOptimizer(args.optimizer),
       temperature: args.temperature,
       alpha: args.alpha,
+      learningRate: args.learningRate,
+      clipNorm: args.clipNorm,
       kind: args.kind,
       scaleByTemperatureSquared: args.scaleByTemperatureSquared,
       studentOutputs: this.studentOutputs,
@@ -359,11 +380,12 @@ export class Distiller {
         ({ logits: teacherLogits, ...teacherFeatures } = this.features.runTeacher(element.teacherXs ?? element.xs));
       } else {
         teacherLogits = await this.teacher.predict(element.teacherXs ?? element.xs, {
-          temperature: this.temperature,
+          // The step's temperature (schedules evaluated once per step; evaluation: the last step's).
+          temperature: step.settingsAt(at).temperature,
           ...(element.id === undefined ? {} : { ids: element.id }),
         });
       }
-      const batch: StepBatch = { inputs: element.xs, teacherLogits, labels: element.ys, teacherFeatures, featureWeights: this.featureWeightsAt(at) };
+      const batch: StepBatch = { inputs: element.xs, teacherLogits, labels: element.ys, teacherFeatures, featureWeights: this.featureWeightsAt(at), at };
       return await (evaluateOnly ? step.evaluate(batch) : step(batch));
     } finally {
       disposeBatch(element);
@@ -392,25 +414,6 @@ export class Distiller {
   private numClasses(): number {
     const shape = this.student.outputs[0]?.shape;
     return shape?.[shape.length - 1] ?? 0;
-  }
-}
-
-function makeOptimizer(optimizer: tf.Optimizer | OptimizerName): tf.Optimizer {
-  if (optimizer instanceof tf.Optimizer) return optimizer;
-  switch (optimizer) {
-    case 'adam':
-      return tf.train.adam();
-    case 'sgd':
-      return tf.train.sgd(0.01);
-    case 'rmsprop':
-      return tf.train.rmsprop(0.001);
-    case 'adagrad':
-      return tf.train.adagrad(0.01);
-    default:
-      throw new KdConfigError(
-        'INVALID_OPTION',
-        `unknown optimizer ${String(optimizer)}: pass a tf.Optimizer (e.g. tf.train.adam(1e-3)) or 'adam', 'sgd', 'rmsprop', 'adagrad'`,
-      );
   }
 }
 

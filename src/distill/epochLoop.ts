@@ -46,7 +46,8 @@ export async function runEpochs(
         });
         const epochLogs = totals.mean();
         if (validate !== undefined) {
-          for (const [k, v] of Object.entries(await validate())) epochLogs[`val_${k}`] = v;
+          // The settings (temperature, learningRate...) are the training step's, already logged.
+          for (const [k, v] of Object.entries(await validate())) if (!SCHEDULED_LOG_KEYS.has(k)) epochLogs[`val_${k}`] = v;
         }
         await hooks.onEpochEnd(epoch, epochLogs);
         if (student.stopTraining) break;

@@ -28,6 +28,22 @@ export {
 } from './trainStep.js';
 export { withSeed, seededRandom, type Seed } from './seed.js';
 export {
+  linearSchedule,
+  cosineSchedule,
+  stepSchedule,
+  warmup,
+  describeSchedule,
+  type Schedule,
+  type ScheduleSpec,
+  type DescribedSchedule,
+  type ScheduleDuration,
+  type RampOptions,
+  type StepScheduleOptions,
+  type WarmupOptions,
+  type StepContext,
+} from './schedules.js';
+export type { StepSettings } from './stepSettings.js';
+export {
   withDistillationHead,
   compileForDistillation,
   distillationFitLosses,

@@ -1,28 +1,31 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { KdConfigError, KdDataError, KdShapeError } from '../errors.js';
+import { KdConfigError } from '../errors.js';
 import {
-  assertLabelsShape,
   distillationLossTerms,
-  isIdLabels,
   resolveLossConfig,
   type DistillationKind,
   type ResolvedLossConfig,
 } from '../losses/distillationLoss.js';
 import { probsToLogits } from '../losses/probsToLogits.js';
 import { assertTeacherOutputsFit } from '../losses/teacherCompatibility.js';
-import { assertLogits, assertSameLogitsShape } from '../losses/validate.js';
-import { firstTensor, orderInputs, type ModelInputs } from '../inputs/modelInputs.js';
+import { assertTopKBelowClasses } from '../losses/topK.js';
+import { orderInputs, type ModelInputs } from '../inputs/modelInputs.js';
+import { outputSpecOf, type TeacherOutputs, type TeacherOutputSpec } from '../teachers/outputSpec.js';
 import {
-  invalidTeacherOutputs,
-  outputSpecOf,
-  teacherOutputsAsLogits,
-  teacherOutputsValid,
-  type TeacherOutputs,
-  type TeacherOutputSpec,
-} from '../teachers/outputSpec.js';
+  assertStudentMatches,
+  batchStats,
+  checkStepData,
+  disposeConverted,
+  readStats,
+  stepTeacherAsLogits,
+  type StepTeacherOutputs,
+} from './stepData.js';
 import { assertStudentOutputs } from './student.js';
 import { constantFeatureWeights, type FeatureDistillation, type TeacherFeatures } from './features.js';
+import type { StepContext } from './epochLoop.js';
+import type { Schedule } from './schedules.js';
+import { clipByGlobalNorm, scheduleStandIns, settingsLogs, stepSettings, type StepSettings } from './stepSettings.js';
 
 /** Options of {@link createTrainStep}. */
 export interface TrainStepOptions {
@@ -30,12 +33,31 @@ export interface TrainStepOptions {
   student: tfl.LayersModel;
   /** Its optimizer; keep one per student for the whole run (Adam's moments are positional). */
   optimizer: tf.Optimizer;
-  /** Softening temperature (required for `kind: 'kl'`). */
-  temperature?: number;
-  /** Weight of the hard-label term in [0, 1] (default 0). */
-  alpha?: number;
-  /** `'kl'` (default) or `'mse'`; `'none'`: no logit term (feature terms only, FitNets' first stage; needs `features`). */
+  /** Softening temperature (required for `kind: 'kl'`): a number or a {@link Schedule}. */
+  temperature?: Schedule;
+  /** Weight of the hard-label term in [0, 1] (default 0): a number or a {@link Schedule}. */
+  alpha?: Schedule;
+  /**
+   * The optimizer's learning rate: a number (set once) or a {@link Schedule}
+   * (set before every update). Without it the optimizer keeps its own.
+   */
+  learningRate?: Schedule;
+  /** Clip the global L2 norm of the gradients (student and projections together) to this (> 0), like Keras's `global_clipnorm`. */
+  clipNorm?: number;
+  /**
+   * `'kl'` (default), `'reverse-kl'`, `'jsd'`, `'tvd'` or `'mse'` (see
+   * {@link distillationLoss}); `'none'`: no logit term (feature terms only,
+   * FitNets' first stage; needs `features`).
+   */
   kind?: DistillationKind | 'none';
+  /** `kind: 'jsd'` only: the teacher's weight in the mixture, in (0, 1) (default 0.5); a number or a {@link Schedule}. */
+  beta?: Schedule;
+  /**
+   * `kind: 'kl'` only: keep the teacher's k largest logits per row (an integer
+   * in [1, classes)), renormalized; the student keeps its full softmax.
+   * Teacher outputs given as top-k (`{ ids, logits }`) need no `topK`.
+   */
+  topK?: number;
   /** Multiply the KL term by T² (default true). */
   scaleByTemperatureSquared?: boolean;
   /** What the student returns; `'probs'` for a student ending in softmax (default `'logits'`). */
@@ -60,14 +82,25 @@ export interface TrainStepOptions {
 export interface StepBatch {
   /** Student inputs. */
   inputs: ModelInputs;
-  /** Teacher outputs for the same examples, `[batch, classes]`. */
-  teacherLogits: tf.Tensor;
+  /**
+   * Teacher outputs for the same examples: `[batch, classes]`, token-level
+   * `[batch, time, classes]`, or top-k outputs `{ ids, logits }` (`[batch(, time), k]`).
+   */
+  teacherLogits: StepTeacherOutputs;
+  /** Token-level logits only: `[batch, time]`, 1 for a token that counts, 0 for padding. */
+  mask?: tf.Tensor;
   /** Class ids or one-hot labels, when training with a hard-label term or measuring accuracy. */
   labels?: tf.Tensor;
   /** The teacher's features of the batch, when the step has feature terms. @internal */
   teacherFeatures?: TeacherFeatures;
   /** The feature terms' weights at this step (schedules evaluated); the constant weights when absent. @internal */
   featureWeights?: readonly number[];
+  /**
+   * The step's place in the run, at which schedules are evaluated: required
+   * for training when a setting is a schedule; evaluation without it uses the
+   * last training step's settings.
+   */
+  at?: StepContext;
 }
 
 /**
@@ -98,6 +131,12 @@ export interface TrainStep {
   readonly projectionVariables: readonly tf.Variable[];
   /** The options the step was created with (data-parallel training replicates the step from them). */
   readonly options: TrainStepOptions;
+  /**
+   * The settings (temperature, alpha, beta, learning rate) at a place in the
+   * run, schedules evaluated and checked; without `at`, those of the last
+   * training step. Call it for the temperature to run the teacher at.
+   */
+  settingsAt(at?: StepContext): StepSettings;
 }
 
 /**
@@ -141,10 +180,13 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
       "kind 'none' drops the logit term, so without features nothing would train: add features, or pick a kind such as 'kl'",
     );
   }
-  const config = resolveLossConfig({ ...options, kind: noLogitTerm ? 'mse' : (options.kind as DistillationKind | undefined) }, true);
+  // Schedules are checked per step (stepSettings); the config holds the constants.
+  const config = resolveLossConfig({ ...options, ...scheduleStandIns(options), kind: noLogitTerm ? 'mse' : (options.kind as DistillationKind | undefined) }, true);
   if (!noLogitTerm) assertTeacherOutputsFit(config.kind, teacherOutputs);
-  const lossTerms = (studentLogits: tf.Tensor2D, teacherLogits: tf.Tensor2D, labels?: tf.Tensor) => {
-    const terms = distillationLossTerms(studentLogits, teacherLogits, config, labels);
+  const settings = stepSettings(options, config, optimizer, !noLogitTerm && config.kind !== 'mse');
+  const configAt = (at: StepSettings): ResolvedLossConfig => ({ ...config, temperature: at.temperature, alpha: at.alpha, beta: at.beta ?? config.beta });
+  const lossTerms = (studentLogits: tf.Tensor, teacherLogits: StepTeacherOutputs, config: ResolvedLossConfig, labels?: tf.Tensor, mask?: tf.Tensor) => {
+    const terms = distillationLossTerms(studentLogits, teacherLogits, config, labels, undefined, mask);
     if (!noLogitTerm) return terms;
     const zero = tf.scalar(0);
     const loss = terms.studentLoss === undefined ? zero : (tf.mul(terms.studentLoss, config.alpha) as tf.Scalar);
@@ -159,7 +201,7 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
   }
 
   const featureWeights = features === undefined ? [] : constantFeatureWeights(features.features);
-  const forward = (batch: StepBatch, training: boolean): { logits: tf.Tensor2D; featureLoss?: tf.Scalar } => {
+  const forward = (batch: StepBatch, training: boolean): { logits: tf.Tensor; featureLoss?: tf.Scalar } => {
     let raw: tf.Tensor;
     let featureLoss: tf.Scalar | undefined;
     if (features !== undefined) {
@@ -169,18 +211,21 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
     } else {
       raw = student.apply(orderInputs(student, batch.inputs), { training }) as tf.Tensor;
     }
-    return { logits: (studentOutputs === 'probs' ? probsToLogits(raw) : raw) as tf.Tensor2D, featureLoss };
+    return { logits: studentOutputs === 'probs' ? probsToLogits(raw) : raw, featureLoss };
   };
   // The teacher's outputs as logits: constants of the step, made outside the gradient tape.
-  const teacherLogitsOf = (batch: StepBatch) =>
-    tf.tidy(() => teacherOutputsAsLogits(batch.teacherLogits, teacherOutputs)) as tf.Tensor2D;
+  const teacherLogitsOf = (batch: StepBatch): StepTeacherOutputs => {
+    const converted = tf.tidy(() => stepTeacherAsLogits(batch.teacherLogits, teacherOutputs) as tf.TensorContainer);
+    return converted as StepTeacherOutputs;
+  };
 
   const outputShape = student.outputs[0]!.shape;
   const studentClasses = outputShape[outputShape.length - 1];
+  // Known at creation for most students; otherwise the loss checks it at the first batch.
+  if (config.topK !== undefined && typeof studentClasses === 'number') assertTopKBelowClasses(config.topK, studentClasses);
 
   // Checked before the gradient closure: a throw inside tf.variableGrads leaks its tensors.
-  const checkShapes = (batch: StepBatch) => {
-    assertLogits(batch.teacherLogits, 'teacher outputs');
+  const checkShapes = (batch: StepBatch, alpha: number) => {
     if (features !== undefined && batch.teacherFeatures?.features.length !== features.features.length) {
       throw new KdConfigError(
         'INVALID_OPTION',
@@ -188,59 +233,42 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
           "pass the teacher's features of the batch (teacherFeatures), as the Distiller does",
       );
     }
-    const [teacherRows, teacherClasses] = batch.teacherLogits.shape;
-    if (typeof studentClasses === 'number' && teacherClasses !== studentClasses) {
-      throw new KdShapeError(
-        'CLASS_COUNT_MISMATCH',
-        `teacher logits have ${teacherClasses} classes but student logits have ${studentClasses}: ` +
-          `build the student with ${teacherClasses} output units`,
-      );
-    }
-    const inputRows = firstTensor(batch.inputs).shape[0];
-    if (inputRows !== teacherRows) {
-      throw new KdShapeError(
-        'BATCH_SIZE_MISMATCH',
-        `teacher logits have ${teacherRows} rows but the student's batch has ${inputRows}: ` +
-          'the teacher must return one row per example of the batch',
-      );
-    }
-    if (batch.labels !== undefined) assertLabelsShape(batch.labels, batch.teacherLogits.shape);
-    if (config.alpha > 0 && batch.labels === undefined) {
-      throw new KdConfigError(
-        'ALPHA_WITHOUT_LABELS',
-        `alpha is ${config.alpha} but the batch has no labels: pass labels (y), or set alpha to 0`,
-      );
-    }
+    checkStepData(batch, config, alpha, studentClasses, !noLogitTerm);
   };
 
   const step = async (batch: StepBatch): Promise<StepLogs> => {
-    checkShapes(batch);
+    // Schedules first: a bad value throws before anything runs.
+    const now = settings.settingsAt(batch.at, true);
+    const stepConfig = configAt(now);
+    checkShapes(batch, stepConfig.alpha);
     const teacherLogits = teacherLogitsOf(batch);
     let stats: tf.Tensor1D | undefined;
     let gradients: ReturnType<typeof tf.variableGrads> | undefined;
     try {
       gradients = tf.variableGrads(() => {
         const { logits: studentLogits, featureLoss } = forward(batch, true);
-        assertSameLogitsShape(studentLogits, teacherLogits);
-        const terms = lossTerms(studentLogits, teacherLogits, batch.labels);
+        assertStudentMatches(studentLogits, teacherLogits);
+        const terms = lossTerms(studentLogits, teacherLogits, stepConfig, batch.labels, batch.mask);
         const regularization = student.calculateLosses();
         const loss = tf.addN([terms.loss, ...regularization, ...(featureLoss ? [featureLoss] : [])]);
         stats = tf.keep(batchStats(loss as tf.Scalar, { ...terms, featureLoss }, studentLogits, batch, teacherOutputs));
         return loss as tf.Scalar;
       }, variables);
     } finally {
-      if (teacherLogits !== batch.teacherLogits) teacherLogits.dispose();
+      disposeConverted(teacherLogits, batch.teacherLogits);
     }
     const { value, grads } = gradients;
     try {
       const values = await stats!.data();
-      const logs = readStats(values, batch, teacherOutputs);
+      const logs = { ...readStats(values, batch, teacherOutputs, studentClassesOf(batch)), ...settingsLogs(now) };
       // Adam and friends keep their slots by position in the gradient list:
       // a variable without gradient this step gets zeros so positions never shift.
       const complete: tf.NamedTensorMap = {};
       for (const v of variables) complete[v.name] = grads[v.name] ?? tf.zerosLike(v);
-      optimizer.applyGradients(complete);
-      tf.dispose(Object.values(complete));
+      const applied = settings.clipNorm === undefined ? complete : clipByGlobalNorm(complete, settings.clipNorm);
+      settings.applyLearningRate(now);
+      optimizer.applyGradients(applied);
+      tf.dispose([...Object.values(complete), ...Object.values(applied)]);
       return logs;
     } finally {
       tf.dispose([value, stats!, ...Object.values(grads)]);
@@ -248,96 +276,31 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
   };
 
   const evaluate = async (batch: StepBatch): Promise<StepLogs> => {
-    checkShapes(batch);
+    const now = settings.settingsAt(batch.at, false);
+    const stepConfig = configAt(now);
+    checkShapes(batch, stepConfig.alpha);
     const stats = tf.tidy(() => {
       const { logits: studentLogits, featureLoss } = forward(batch, false);
-      const teacherLogits = teacherOutputsAsLogits(batch.teacherLogits, teacherOutputs) as tf.Tensor2D;
-      assertSameLogitsShape(studentLogits, teacherLogits);
-      const terms = lossTerms(studentLogits, teacherLogits, batch.labels);
+      const teacherLogits = stepTeacherAsLogits(batch.teacherLogits, teacherOutputs);
+      assertStudentMatches(studentLogits, teacherLogits);
+      const terms = lossTerms(studentLogits, teacherLogits, stepConfig, batch.labels, batch.mask);
       // Like Keras, the reported loss includes the regularization penalties.
       const regularization = student.calculateLosses();
       const loss = tf.addN([terms.loss, ...regularization, ...(featureLoss ? [featureLoss] : [])]);
       return batchStats(loss as tf.Scalar, { ...terms, featureLoss }, studentLogits, batch, teacherOutputs);
     });
     try {
-      return readStats(await stats.data(), batch, teacherOutputs);
+      return { ...readStats(await stats.data(), batch, teacherOutputs, studentClassesOf(batch)), ...settingsLogs(now) };
     } finally {
       stats.dispose();
     }
   };
 
-  return Object.assign(step, { evaluate, variables, config, options, projectionVariables });
-}
-
-// Layout of the stats vector read back once per batch.
-const LOSS = 0;
-const DISTILLATION = 1;
-const STUDENT_LOSS = 2;
-const CORRECT = 3;
-const AGREE = 4;
-const TEACHER_OK = 5;
-const LABELS_OK = 6;
-const FEATURE = 7;
-
-/** Everything read back per batch, stacked so a single `data()` call fetches it. */
-function batchStats(
-  loss: tf.Scalar,
-  terms: { distillation: tf.Scalar; studentLoss?: tf.Scalar; featureLoss?: tf.Scalar },
-  studentLogits: tf.Tensor2D,
-  batch: StepBatch,
-  teacherOutputs: TeacherOutputSpec,
-): tf.Tensor1D {
-  const predicted = tf.argMax(studentLogits, -1);
-  const teacherClass = tf.argMax(batch.teacherLogits, -1);
-  const agree = tf.sum(tf.cast(tf.equal(predicted, teacherClass), 'float32'));
-  let correct: tf.Tensor = tf.scalar(0);
-  let labelsOk: tf.Tensor = tf.scalar(1);
-  if (batch.labels !== undefined) {
-    const idLabels = isIdLabels(batch.labels);
-    const labelIds = idLabels ? tf.cast(tf.reshape(batch.labels, [-1]), 'int32') : tf.argMax(batch.labels, -1);
-    correct = tf.sum(tf.cast(tf.equal(predicted, labelIds), 'float32'));
-    if (idLabels) {
-      // Out-of-range ids would one-hot to an all-zero row and silently drop out of the loss.
-      const inRange = tf.logicalAnd(tf.greaterEqual(tf.min(labelIds), 0), tf.less(tf.max(labelIds), studentLogits.shape[1]));
-      labelsOk = tf.cast(inRange, 'float32');
-    }
-  }
-  const teacherOk = teacherOutputsValid(batch.teacherLogits, teacherOutputs);
-  return tf.stack([
-    loss,
-    terms.distillation,
-    terms.studentLoss ?? tf.scalar(0),
-    correct,
-    agree,
-    tf.cast(teacherOk, 'float32'),
-    labelsOk,
-    terms.featureLoss ?? tf.scalar(0),
-  ]) as tf.Tensor1D;
-}
-
-function readStats(values: ArrayLike<number>, batch: StepBatch, teacherOutputs: TeacherOutputSpec): StepLogs {
-  const size = batch.teacherLogits.shape[0]!;
-  if (values[TEACHER_OK] !== 1) throw invalidTeacherOutputs(teacherOutputs, { updateSkipped: true });
-  if (values[LABELS_OK] !== 1) {
-    const numClasses = batch.teacherLogits.shape[1]!;
-    throw new KdDataError(
-      'LABEL_OUT_OF_RANGE',
-      `a label in this batch is outside [0, ${numClasses}): labels must be class ids 0..${numClasses - 1}`,
-    );
-  }
-  const loss = values[LOSS]!;
-  if (!Number.isFinite(loss)) {
-    throw new KdDataError(
-      'NON_FINITE_LOSS',
-      `the loss is ${loss}: the student diverged or its inputs hold NaN/Inf; ` +
-        'the update was skipped, so the student keeps its last good weights: lower the learning rate or check the inputs',
-    );
-  }
-  const logs: StepLogs = { loss, distillation_loss: values[DISTILLATION]!, agreement: values[AGREE]! / size };
-  if (batch.teacherFeatures !== undefined) logs.feature_loss = values[FEATURE]!;
-  if (batch.labels !== undefined) {
-    logs.student_loss = values[STUDENT_LOSS]!;
-    logs.acc = values[CORRECT]! / size;
-  }
-  return logs;
+  const studentClassesOf = (batch: StepBatch): number => {
+    if (typeof studentClasses === 'number') return studentClasses;
+    const t = batch.teacherLogits as tf.Tensor;
+    return t.shape[t.rank - 1]!;
+  };
+  const settingsAt = (at?: StepContext) => settings.settingsAt(at, false);
+  return Object.assign(step, { evaluate, variables, config, options, projectionVariables, settingsAt });
 }

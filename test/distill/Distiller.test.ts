@@ -44,7 +44,8 @@ describe('Distiller.fit', () => {
     const distiller = new Distiller({ teacher: mlp(6, 16, 3, 1), student: mlp(6, 4, 3, 2) });
     distiller.compile({ optimizer: 'adam', temperature: 2 });
     const history = await distiller.fit(x, undefined, { epochs: 1 });
-    expect(Object.keys(history.history).sort()).toEqual(['agreement', 'distillation_loss', 'loss']);
+    // The settings of the epoch's last step are logged beside the measures (docs/schedules.md).
+    expect(Object.keys(history.history).sort()).toEqual(['agreement', 'alpha', 'distillation_loss', 'learningRate', 'loss', 'temperature']);
     distiller.compile({ optimizer: 'adam', temperature: 2, alpha: 0.5 });
     await expect(distiller.fit(x)).rejects.toMatchObject({ code: 'ALPHA_WITHOUT_LABELS' });
   });
@@ -233,7 +234,8 @@ describe('Distiller.fit', () => {
     const distiller = new Distiller({ teacher: mlp(6, 16, 3, 1), student: mlp(6, 4, 3, 2) });
     distiller.compile({ optimizer: 'adam', temperature: 2 });
     const logs = await distiller.evaluate(x, y, { batchSize: 10 });
-    expect(Object.keys(logs).sort()).toEqual(['acc', 'agreement', 'distillation_loss', 'loss', 'student_loss']);
+    expect(Object.keys(logs).sort()).toEqual(['acc', 'agreement', 'alpha', 'distillation_loss', 'learningRate', 'loss', 'student_loss', 'temperature']);
+    expect(logs).toMatchObject({ temperature: 2, alpha: 0, learningRate: 0.001 });
   });
 });
 
