@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Distiller, softmaxWithTemperature, withSeed } from 'kd-ts';
+import type { CheckpointStore } from 'kd-ts/distill';
 import type { DemoData } from './data.js';
 import { CLASSES, PIXELS, architecture, buildMlp } from './models.js';
 
@@ -82,6 +83,13 @@ export interface RunOutcome {
   student: tfl.LayersModel;
 }
 
+/** Where the distillation checkpoints, so that a reloaded page resumes it. */
+export interface RunCheckpoints {
+  store: CheckpointStore;
+  /** Test accuracies of the distilled student measured before the reload, by epoch. */
+  earlier: number[];
+}
+
 /** Progress callbacks. */
 export interface RunHooks {
   status(text: string): void;
@@ -96,9 +104,16 @@ export interface RunHooks {
  * @param data - The digits (see data.ts).
  * @param base - The page's base URL (the pretrained teacher is under `teacher/`).
  * @param hooks - Progress callbacks.
+ * @param checkpoints - Where the distillation checkpoints and resumes from (see resume.ts); none: no checkpoints.
  * @returns Scores, curves, soft predictions, and the distilled student. Every other tensor and model made here is disposed.
  */
-export async function runExperiment(settings: RunSettings, data: DemoData, base: string, hooks: RunHooks): Promise<RunOutcome> {
+export async function runExperiment(
+  settings: RunSettings,
+  data: DemoData,
+  base: string,
+  hooks: RunHooks,
+  checkpoints?: RunCheckpoints,
+): Promise<RunOutcome> {
   const started = performance.now();
   const curves: Record<Series, number[]> = { teacher: [], scratch: [], distilled: [] };
   const point = (series: Series, epoch: number, accuracy: number): void => {
@@ -163,12 +178,17 @@ export async function runExperiment(settings: RunSettings, data: DemoData, base:
     optimizers.push(optimizer); // Adam's moments: not disposed with the student
     distiller.compile({ optimizer, temperature: settings.temperature, alpha: settings.alpha });
     const distilledTimer = new EpochTimer();
-    await distiller.fit(xTrain, yTrain, {
+    // A resumed run: the chart's points of the epochs done before the reload (the checkpoint holds the student, not the chart).
+    checkpoints?.earlier.forEach((accuracy, epoch) => epoch > 0 && point('distilled', epoch, accuracy));
+    // Checkpoints at every epoch end; with resume, fit continues from the newest one in the store (or starts fresh).
+    const fitArgs = {
       epochs: settings.epochs,
       batchSize: FIXED.batchSize,
       seed: settings.seed,
       callbacks: distilledTimer.callbacks(async (epoch) => point('distilled', epoch, await accuracyOf(distilled))),
-    });
+      ...(checkpoints === undefined ? {} : { checkpoint: { store: checkpoints.store }, resume: true }),
+    };
+    await distiller.fit(xTrain, yTrain, fitArgs);
     const distilledSeconds = distilledTimer.seconds;
 
     // 3. Scores, timings and soft predictions.

@@ -14,6 +14,7 @@ import { DEMO_BACKENDS, hasWebGpu, startBackend, type DemoBackend } from './back
 import { CurveChart } from './curves.js';
 import { loadDigits } from './data.js';
 import { runExperiment, type RunResult, type RunSettings } from './experiment.js';
+import { checkpointStore, finishRun, newestCheckpoint, notePoint, pendingRun, runKey, type PendingRun } from './resume.js';
 import { renderSoftPredictions, renderTable } from './view.js';
 
 /** What an automated run reads back from the page. */
@@ -32,6 +33,8 @@ export interface DemoReport extends Partial<RunResult> {
   userAgent?: string;
   /** Result of the IndexedDB round trip, once the save button was used. */
   saved?: { url: string; bytes: number; samePredictions: boolean };
+  /** The checkpoint the distillation resumed from, after a reload interrupted the previous run. */
+  resumedFrom?: string;
 }
 
 declare global {
@@ -86,6 +89,7 @@ function setUp(): void {
     const value = params.get(name) ?? params.get(key);
     if (value !== null) control.value = value;
   }
+  showPendingRun(params);
   controls.teacherEpochs.disabled = controls.teacher.value !== 'train';
   controls.teacher.addEventListener('change', () => (controls.teacherEpochs.disabled = controls.teacher.value !== 'train'));
   runButton.addEventListener('click', () => void run());
@@ -115,15 +119,46 @@ async function run(): Promise<void> {
     student = undefined;
     const tensorsBefore = tf.memory().numTensors;
     chart.reset(settings.epochs);
-    const outcome = await runExperiment(settings, data, base, {
-      status: (text) => setStatus('running', text),
-      point: (series, epoch, accuracy) => chart.add(series, epoch, accuracy),
-    });
+    // Checkpoints in IndexedDB: a reload during the distillation resumes it (resume.ts).
+    const key = runKey(settings, requested);
+    const pending = pendingRun();
+    if (pending !== undefined && pending.key !== key) await finishRun(checkpointStore(pending.key)); // another run replaces it
+    const store = checkpointStore(key);
+    const note: PendingRun = { key, settings, backend: requested, points: pending?.key === key ? [...pending.points] : [] };
+    const resumedFrom = pending?.key === key ? await newestCheckpoint(store) : undefined;
+    resumeInfo(resumedFrom === undefined ? '' : `Resuming the interrupted run from its checkpoint ${resumedFrom} in IndexedDB.`);
+    notePoint(note);
+    const outcome = await runExperiment(
+      settings,
+      data,
+      base,
+      {
+        status: (text) => setStatus('running', text),
+        point: (series, epoch, accuracy) => {
+          chart.add(series, epoch, accuracy);
+          if (series === 'distilled') {
+            note.points[epoch] = accuracy;
+            notePoint(note);
+          }
+        },
+      },
+      store === undefined ? undefined : { store, earlier: note.points.slice() },
+    );
+    await finishRun(store);
+    if (resumedFrom !== undefined) resumeInfo(`Resumed from checkpoint ${resumedFrom} after a reload.`);
     student = outcome.student;
     const leakedTensors = tf.memory().numTensors - tensorsBefore - student.weights.length;
     renderTable(element<HTMLTableSectionElement>('results'), outcome.result.rows);
     renderSoftPredictions(element('soft'), outcome.result.soft, data.test.pixels, settings.temperature);
-    window.__kdResult = { requested, backend: tf.getBackend(), additions: choice.additions, leakedTensors, userAgent: navigator.userAgent, ...outcome.result };
+    window.__kdResult = {
+      requested,
+      backend: tf.getBackend(),
+      additions: choice.additions,
+      leakedTensors,
+      userAgent: navigator.userAgent,
+      ...(resumedFrom === undefined ? {} : { resumedFrom }),
+      ...outcome.result,
+    };
     saveButton.disabled = downloadButton.disabled = downloadUint8Button.disabled = false;
     setStatus('done', `done in ${outcome.result.seconds.toFixed(1)} s on ${tf.getBackend()}.`);
   } catch (error) {
@@ -156,6 +191,39 @@ async function saveToIndexedDb(): Promise<void> {
   } catch (error) {
     fail(error);
   }
+}
+
+/**
+ * After a reload that interrupted a run: its settings in the controls (where
+ * the URL does not set them) and a notice; Run resumes it.
+ */
+function showPendingRun(params: URLSearchParams): void {
+  const pending = pendingRun();
+  if (pending === undefined) return;
+  const fromUrl = (name: string) => params.has(name) || params.has(name.replace(/-(.)/g, (_, c: string) => c.toUpperCase()));
+  const values: Record<string, string> = {
+    backend: pending.backend,
+    temperature: String(pending.settings.temperature),
+    alpha: String(pending.settings.alpha),
+    epochs: String(pending.settings.epochs),
+    teacher: pending.settings.teacher,
+    'teacher-epochs': String(pending.settings.teacherEpochs),
+    seed: String(pending.settings.seed),
+  };
+  for (const [key, control] of Object.entries(controls)) {
+    const name = key === 'teacherEpochs' ? 'teacher-epochs' : key;
+    if (!fromUrl(name) && values[name] !== undefined) control.value = values[name];
+  }
+  const done = pending.points.length - 1;
+  resumeInfo(
+    `A run was interrupted${done > 0 ? ` after ${done} of ${pending.settings.epochs} distillation epochs` : ''}: Run resumes it from its last checkpoint in IndexedDB (other settings start a new run).`,
+  );
+}
+
+function resumeInfo(text: string): void {
+  const info = element('resume-info');
+  info.textContent = text;
+  info.hidden = text === '';
 }
 
 function readSettings(): RunSettings {
