@@ -109,25 +109,38 @@ async function begin(message: BeginMessage): Promise<void> {
   end();
   for (const [flag, value] of Object.entries(message.flags)) tf.env().set(flag, value);
   await useBackend(message.backend);
-  const student = await replicate(message.student);
-  const teacherModel = message.teacher === undefined ? undefined : await replicate(message.teacher);
-  const stepOptions = message.stepOptions as Omit<TrainStepOptions, 'student' | 'optimizer'> & { clipNorm?: number };
-  const inner = makeOptimizer(message.optimizer.className, message.optimizer.config);
-  if (message.optimizer.state.length > 0) {
-    const state = message.optimizer.state.map((s, i) => ({ name: `state_${i}`, tensor: toTensor(s) }));
-    await inner.setWeights(state);
-    tf.dispose(state.map((s) => s.tensor));
+  // What a failed begin has made so far, disposed before the error goes back (the pool trains again after it).
+  const made: Array<{ dispose(): void }> = [];
+  let student: tfl.LayersModel, teacherModel: tfl.LayersModel | undefined, optimizer: AllReduceOptimizer, step: TrainStep, teacher: Teacher | undefined;
+  let reducer: SharedGradients;
+  try {
+    student = await replicate(message.student);
+    made.push(student);
+    teacherModel = message.teacher === undefined ? undefined : await replicate(message.teacher);
+    if (teacherModel !== undefined) made.push(teacherModel);
+    const stepOptions = message.stepOptions as Omit<TrainStepOptions, 'student' | 'optimizer'> & { clipNorm?: number };
+    const inner = makeOptimizer(message.optimizer.className, message.optimizer.config);
+    made.push(inner);
+    if (message.optimizer.state.length > 0) {
+      const state = message.optimizer.state.map((s, i) => ({ name: `state_${i}`, tensor: toTensor(s) }));
+      await inner.setWeights(state);
+      tf.dispose(state.map((s) => s.tensor));
+    }
+    const variables = student.trainableWeights.map((w) => w.read() as tf.Variable);
+    const size = variables.reduce((n, v) => n + v.size, 0);
+    reducer = new SharedGradients(message.control, message.gradients, start.index, start.workers, size);
+    if (reducer.size * (start.workers + 1) * 4 !== message.gradients.byteLength) {
+      throw new Error(`the replica has ${size} trainable values but the pool sized its buffer for another count`);
+    }
+    // clipNorm acts on the averaged gradient (in the all-reduce), not on this replica's share.
+    const { clipNorm, ...rest } = stepOptions;
+    optimizer = new AllReduceOptimizer(inner, variables, reducer, clipNorm);
+    step = createTrainStep({ ...rest, student, optimizer });
+    teacher = teacherModel === undefined ? undefined : asTeacher(teacherModel, { outputs: stepOptions.teacherOutputs });
+  } catch (error) {
+    for (const m of made) m.dispose();
+    throw error;
   }
-  const variables = student.trainableWeights.map((w) => w.read() as tf.Variable);
-  const size = variables.reduce((n, v) => n + v.size, 0);
-  const reducer = new SharedGradients(message.control, message.gradients, start.index, start.workers, size);
-  if (reducer.size * (start.workers + 1) * 4 !== message.gradients.byteLength) {
-    throw new Error(`the replica has ${size} trainable values but the pool sized its buffer for another count`);
-  }
-  const { clipNorm, ...rest } = stepOptions;
-  const optimizer = new AllReduceOptimizer(inner, variables, reducer, clipNorm);
-  const step = createTrainStep({ ...rest, student, optimizer });
-  const teacher = teacherModel === undefined ? undefined : asTeacher(teacherModel, { outputs: stepOptions.teacherOutputs });
   let finished = () => {};
   const done = new Promise<void>((resolve) => (finished = resolve));
   run = { student, teacherModel, teacher, optimizer, reducer, step, temperature: message.temperature, finished };
@@ -192,11 +205,21 @@ async function useBackend(name: string): Promise<void> {
 }
 
 async function replicate(model: ModelData): Promise<tfl.LayersModel> {
-  const replica = await tfl.models.modelFromJSON({ modelTopology: model.topology } as tf.io.ModelJSON);
-  const weights = model.weights.map(toTensor);
-  replica.setWeights(weights);
-  tf.dispose(weights);
-  return replica;
+  // A layer class missing here fails modelFromJSON after the layers before it made their weights: dispose those.
+  const before = new Set(Object.keys(tf.engine().registeredVariables));
+  try {
+    const replica = await tfl.models.modelFromJSON({ modelTopology: model.topology } as tf.io.ModelJSON);
+    const weights = model.weights.map(toTensor);
+    try {
+      replica.setWeights(weights);
+    } finally {
+      tf.dispose(weights);
+    }
+    return replica;
+  } catch (error) {
+    for (const [name, variable] of Object.entries(tf.engine().registeredVariables)) if (!before.has(name)) variable.dispose();
+    throw error;
+  }
 }
 
 function makeOptimizer(className: string, config: object): tf.Optimizer {
