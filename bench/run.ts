@@ -4,7 +4,8 @@
  * then the {@link Distiller}'s overhead over a hand-written loop.
  *
  * Run: `npx tsx bench/run.ts [--runs 5] [--quick] [--models mlp,bilstm,conv]
- *       [--configs cpu,wasm,wasm+kd,wasm+kd+fastLSTM] [--no-torch] [--cpu-bilstm]`
+ *       [--configs cpu,wasm,wasm+kd,wasm+kd+fastLSTM] [--no-torch] [--cpu-bilstm]
+ *       [--parallel]`
  *
  * (`npm run bench` runs it with the defaults; docs/benchmarks.md explains the
  * output.) --quick skips the BiLSTM on cpu. Without --cpu-bilstm, the BiLSTM
@@ -22,6 +23,11 @@
  * Table 2: `Distiller.fit` against a hand-written loop doing the same work
  * (MLP, wasm+kd), epochs alternating between the two so that load from
  * other processes falls on both.
+ *
+ * Table 3 (`--parallel`, a few minutes more): data-parallel training on
+ * worker threads, 1 process against 1, 2 and all-core pools, from
+ * bench/parallel.ts with short settings (`npm run bench:parallel` runs it
+ * alone, with its options). Without the flag, the output says how to get it.
  *
  * Shared machines are noisy: compare ratios within one run, not absolute
  * figures across runs; the load average before and after is printed.
@@ -60,6 +66,7 @@ async function main(): Promise<void> {
       configs: { type: 'string' },
       'no-torch': { type: 'boolean', default: false },
       'cpu-bilstm': { type: 'boolean', default: false },
+      parallel: { type: 'boolean', default: false },
       child: { type: 'string' },
     },
   });
@@ -78,6 +85,26 @@ async function main(): Promise<void> {
     return;
   }
   await runParent(options);
+  console.log(values.parallel ? `\n${parallelTable(options)}` : `\n${PARALLEL_POINTER}`);
+}
+
+const PARALLEL_POINTER =
+  'Table 3, data-parallel training on worker threads (a few minutes more): `npm run bench -- --parallel`, ' +
+  'or `npm run bench:parallel` alone (bench/parallel.ts; docs/parallel.md reads it).';
+
+/** Table 3: bench/parallel.ts with short settings, in its own process; its markdown output, or why not. */
+function parallelTable(options: Options): string {
+  progress('data-parallel training (bench/parallel.ts)');
+  const args = ['--runs', '3', '--steps', '4', '--models', options.models.join(','), '--no-split', ...(options.torch ? [] : ['--no-torch'])];
+  const script = fileURLToPath(new URL('./parallel.ts', import.meta.url));
+  const child = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), script, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const command = `npx tsx bench/parallel.ts ${args.join(' ')}`;
+  if (child.status !== 0) return `Table 3 (data-parallel training): \`${command}\` failed (exit ${String(child.status)}).`;
+  return [`Table 3: data-parallel training on worker threads (\`${command}\`)`, '', child.stdout.trim()].join('\n');
 }
 
 async function runParent(options: Options): Promise<void> {
