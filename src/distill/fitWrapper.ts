@@ -73,6 +73,13 @@ export type FitLoss = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
  * The wrapped model's `evaluate` and `val_` logs are corrected for a tfjs 4.x
  * bug that shifts them for models with several outputs (tensorflow/tfjs#5941).
  *
+ * What this route cannot do (use the `Distiller` for these): schedules
+ * (temperature, alpha and beta are numbers fixed into the loss functions at
+ * compile, as tfjs builds them once; a learning-rate schedule is a tfjs
+ * callback's job there, e.g. `model.optimizer.setLearningRate` in
+ * `onEpochBegin` for SGD), `clipNorm` (tfjs's `fit` offers no hook between the
+ * gradients and the update), and feature terms.
+ *
  * @param student - A built, single-output LayersModel that outputs logits (no softmax).
  * @param compile - When given, the wrapped model is compiled with {@link compileForDistillation}.
  * @returns The two-output model.
