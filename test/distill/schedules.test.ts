@@ -19,6 +19,8 @@ import {
   type ParallelTrainer,
   type StepContext,
 } from '../../src/distill/index.js';
+import { clipByGlobalNorm } from '../../src/distill/stepSettings.js';
+import { combineLogs } from '../../src/node/workers/workerRun.js';
 import { mlp, sameValues, toyData, weightValues } from './helpers.js';
 
 const at = (step: number, epoch = 0, stepsPerEpoch: number | null = 100, epochs = 10): StepContext => ({ epoch, step, epochs, stepsPerEpoch });
@@ -177,6 +179,30 @@ describe('schedules in the Distiller', () => {
   });
 });
 
+describe('beta', () => {
+  it("a schedule with kind 'jsd' is evaluated per step and logged; a bad value is INVALID_BETA naming the step", async () => {
+    const student = mlp(6, 4, 3, 2);
+    const x = tf.randomNormal([8, 6]);
+    const teacherLogits = tf.randomNormal([8, 3]);
+    const step = createTrainStep({ student, optimizer: tf.train.sgd(0.1), temperature: 2, kind: 'jsd', beta: ({ step }) => (step === 0 ? 0.3 : 1) });
+    const expected = tf.tidy(() => distillationLoss(student.apply(x) as tf.Tensor, teacherLogits, { temperature: 2, kind: 'jsd', beta: 0.3 }).dataSync()[0]!);
+    const logs = await step({ inputs: x, teacherLogits, at: at(0) });
+    expect(logs.beta).toBe(0.3);
+    expect(logs.loss).toBeCloseTo(expected, 5);
+    const before = weightValues(student);
+    await expect(step({ inputs: x, teacherLogits, at: at(1) })).rejects.toMatchObject({
+      code: 'INVALID_BETA',
+      message: expect.stringContaining('epoch 0, step 1'),
+    });
+    expect(sameValues(weightValues(student), before)).toBe(true);
+    expect(() => createTrainStep({ student, optimizer: tf.train.sgd(0.1), temperature: 2, beta: () => 0.5 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_BETA' }),
+    );
+    expect(Object.keys(await createTrainStep({ student, optimizer: tf.train.sgd(0.1), temperature: 2 })({ inputs: x, teacherLogits }))).not.toContain('beta');
+    tf.dispose([x, teacherLogits]);
+  });
+});
+
 describe('learningRate', () => {
   it('a schedule sets the rate of every tfjs optimizer: same weights as the optimizer made at that rate', async () => {
     const makers: Record<string, (lr: number) => tf.Optimizer> = {
@@ -261,6 +287,23 @@ describe('clipNorm', () => {
       expect.objectContaining({ code: 'INVALID_OPTION' }),
     );
     tf.dispose([x, teacherLogits]);
+  });
+});
+
+describe('clipByGlobalNorm', () => {
+  it('scales every gradient by clipNorm / max(global norm, clipNorm)', () => {
+    const grads = { a: tf.tensor1d([3]), b: tf.tensor2d([[0, 4]]) };
+    const clipped = clipByGlobalNorm(grads, 1);
+    expect([...clipped.a!.dataSync(), ...clipped.b!.dataSync()]).toEqual([expect.closeTo(0.6, 6), 0, expect.closeTo(0.8, 6)]);
+    const untouched = clipByGlobalNorm(grads, 10);
+    expect([...untouched.a!.dataSync(), ...untouched.b!.dataSync()]).toEqual([3, 0, 4]);
+    tf.dispose([...Object.values(grads), ...Object.values(clipped), ...Object.values(untouched)]);
+  });
+
+  it("parallel logs keep the step's settings as they are (no mean over shards)", () => {
+    const logs = combineLogs([{ loss: 1, learningRate: 0.1 }, { loss: 4, learningRate: 0.1 }, { loss: 2, learningRate: 0.1 }], [3, 3, 1]);
+    expect(logs.learningRate).toBe(0.1);
+    expect(logs.loss).toBeCloseTo((3 + 12 + 2) / 7, 12);
   });
 });
 

@@ -3,6 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { KdBackendError } from '../../errors.js';
 import type { ParallelBatch, ParallelRun, ParallelRunSpec } from '../../distill/parallel.js';
 import type { StepLogs } from '../../distill/trainStep.js';
+import { SCHEDULED_LOG_KEYS } from '../../distill/epochLoop.js';
 import type { ModelInputs } from '../../inputs/modelInputs.js';
 import {
   CONTROL,
@@ -161,13 +162,16 @@ export function splitRows(rows: number, workers: number): Array<[number, number]
   return ranges;
 }
 
-/** Example-weighted mean of the shards' logs (shards without rows left out). */
+/** Example-weighted mean of the shards' logs (shards without rows left out); the step's settings as they are. */
 export function combineLogs(logs: Array<Record<string, number>>, rows: number[]): StepLogs {
   const total = rows.reduce((a, b) => a + b, 0);
   const out: Record<string, number> = {};
   logs.forEach((shardLogs, i) => {
     if (rows[i] === 0) return;
-    for (const [key, value] of Object.entries(shardLogs)) out[key] = (out[key] ?? 0) + (value * rows[i]!) / total;
+    for (const [key, value] of Object.entries(shardLogs)) {
+      // A setting (temperature, learningRate...) is the same in every shard: kept as is, not re-rounded by a mean.
+      out[key] = SCHEDULED_LOG_KEYS.has(key) ? value : (out[key] ?? 0) + (value * rows[i]!) / total;
+    }
   });
   return out as StepLogs;
 }
