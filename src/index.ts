@@ -23,6 +23,7 @@ export {
   type TeacherFunction,
   type TeacherLike,
   type TeacherModels,
+  type TeacherPrediction,
 } from './teachers/teacher.js';
 export type {
   TeacherOutputExactness,
@@ -60,6 +61,8 @@ export {
   type ValidationData,
 } from './distill/Distiller.js';
 export type { DistillerCallbacks } from './distill/callbacks.js';
+export type { CheckpointOptions } from './distill/checkpointing.js';
+export type { CheckpointRecord, CheckpointStore } from './checkpoints/store.js';
 export {
   createTrainStep,
   type StepBatch,

@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { KdConfigError } from '../errors.js';
 import type { DistillationKind } from '../losses/distillationLoss.js';
-import { validateLabels } from '../losses/distillationLoss.js';
 import {
   DEFAULT_BATCH_SIZE,
   disposeBatch,
@@ -15,7 +14,8 @@ import { countRows, mapInputs, tensorsOf, type ModelInputs } from '../inputs/mod
 import { teacherOutputSpec, type TeacherOutputs, type TeacherOutputSpec } from '../teachers/outputSpec.js';
 import { asTeacher, type Teacher, type TeacherLike } from '../teachers/teacher.js';
 import type { DistillerCallbacks } from './callbacks.js';
-import { seededRandom, shuffledIndices, withSeed, type Seed } from './seed.js';
+import { shuffledIndices, withSeed, type Seed } from './seed.js';
+import { startRun, type CheckpointOptions } from './checkpointing.js';
 import { assertNoSharedVariables, assertStudentInputs, assertStudentModel, ensureBuilt } from './student.js';
 import { MeanLogs, runEpochs, type StepContext } from './epochLoop.js';
 import { beginParallelRun, endingParallelRun, parallelBatch, pullingWeightsAfter, type ParallelRun, type ParallelSource, type ParallelTrainer } from './parallel.js';
@@ -24,6 +24,8 @@ import { createTrainStep, type StepBatch, type StepLogs, type TrainStep } from '
 import type { Schedule } from './schedules.js';
 import { assertTemperatureScheduleFits } from './stepSettings.js';
 import { makeOptimizer, type OptimizerName } from './compileConfig.js';
+import { callTeacher, validateRunLabels, type TeacherCallPlace } from './teacherCall.js';
+import { teacherOutputTensors, type StepTeacherOutputs } from './stepData.js';
 
 export type { OptimizerName } from './compileConfig.js';
 
@@ -62,8 +64,15 @@ export interface DistillerCompileArgs {
    * `global_clipnorm`.
    */
   clipNorm?: number;
-  /** `'kl'` (Hinton, default) or `'mse'` (Tang et al.); `'none'`: no logit term (with `features`: FitNets' first stage). */
+  /**
+   * `'kl'` (Hinton, default), `'reverse-kl'`, `'jsd'`, `'tvd'`, `'mse'` (Tang et al.;
+   * see docs/divergences.md); `'none'`: no logit term (with `features`: FitNets' first stage).
+   */
   kind?: DistillationKind | 'none';
+  /** `kind: 'jsd'` only: the teacher's weight in the mixture, in (0, 1) (default 0.5). */
+  beta?: Schedule;
+  /** `kind: 'kl'` only: distil from the teacher's k largest logits per row (an integer in [1, classes)). */
+  topK?: number;
   /** Multiply the KL term by T² (default true). */
   scaleByTemperatureSquared?: boolean;
   /**
@@ -78,7 +87,7 @@ export interface DistillerCompileArgs {
 export type ValidationData =
   | [ModelInputs]
   | [ModelInputs, tf.Tensor | undefined]
-  | { x: ModelInputs; y?: tf.Tensor; teacherInputs?: ModelInputs };
+  | { x: ModelInputs; y?: tf.Tensor; teacherInputs?: ModelInputs; mask?: tf.Tensor };
 
 /** Options shared by {@link Distiller.fit} and {@link Distiller.fitDataset}. */
 export interface BaseFitArgs {
@@ -104,6 +113,10 @@ export interface BaseFitArgs {
    * `KdConfigError` `PARALLEL_UNSUPPORTED`.
    */
   parallel?: ParallelTrainer;
+  /** Write checkpoints (default: at every epoch end) to resume from; see docs/checkpoints.md. */
+  checkpoint?: CheckpointOptions;
+  /** Continue from the newest good checkpoint in `checkpoint.store` (a fresh start when it is empty). */
+  resume?: boolean;
 }
 
 /** Options of {@link Distiller.fit}. */
@@ -116,6 +129,8 @@ export interface DistillerFitArgs extends BaseFitArgs {
   validationData?: ValidationData;
   /** What the teacher reads when it differs from the student's inputs (same rows, same order). */
   teacherInputs?: ModelInputs;
+  /** Token-level students only: `[rows, time]`, 1 for a token that counts, 0 for padding. */
+  mask?: tf.Tensor;
 }
 
 /** Options of {@link Distiller.fitDataset}. */
@@ -124,6 +139,8 @@ export interface DistillerFitDatasetArgs extends BaseFitArgs {
   batchesPerEpoch?: number;
   /** A dataset of batches, or tensors, scored at the end of every epoch. */
   validationData?: DatasetLike<DistillationBatch> | ValidationData;
+  /** Every `iterator()` yields the same batches: a resume skips the batches done (exact); otherwise it restarts at the last epoch end. */
+  deterministic?: boolean;
 }
 
 /** Options of {@link Distiller.evaluate}. */
@@ -132,6 +149,8 @@ export interface DistillerEvaluateArgs {
   batchSize?: number;
   /** What the teacher reads when it differs from the student's inputs. */
   teacherInputs?: ModelInputs;
+  /** Token-level students only: `[rows, time]`, 1 for a token that counts, 0 for padding. */
+  mask?: tf.Tensor;
 }
 
 /**
@@ -216,6 +235,8 @@ export class Distiller {
       learningRate: args.learningRate,
       clipNorm: args.clipNorm,
       kind: args.kind,
+      beta: args.beta,
+      topK: args.topK,
       scaleByTemperatureSquared: args.scaleByTemperatureSquared,
       studentOutputs: this.studentOutputs,
       teacherOutputs: teacherOutputSpec(this.teacher),
@@ -236,23 +257,23 @@ export class Distiller {
    */
   async fit(x: ModelInputs, y?: tf.Tensor, args: DistillerFitArgs = {}): Promise<tfl.History> {
     const step = this.requireStep();
-    const rows = countRows([['x', x], ['y', y], ['teacherInputs', args.teacherInputs]]);
+    const rows = countRows([['x', x], ['y', y], ['teacherInputs', args.teacherInputs], ['mask', args.mask]]);
     assertStudentInputs(this.student, x);
-    if (y !== undefined) validateLabels(y, this.numClasses(), rows);
+    validateRunLabels(this.student, this.numClasses(), rows, y, args.mask);
     const validation = args.validationData === undefined ? undefined : normalizeValidation(args.validationData);
     const batchSize = positiveInteger(args.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
     const stepsPerEpoch = Math.ceil(rows / batchSize);
-    const random = args.seed === undefined ? Math.random : seededRandom(args.seed);
+    const run = await startRun({ student: this.student, step }, args, { samples: rows, stepsPerEpoch, batchSize, shuffle: args.shuffle !== false, seed: args.seed });
 
     const validate =
       validation === undefined
         ? undefined
-        : () => this.evaluate(validation.x, validation.y, { batchSize, teacherInputs: validation.teacherInputs });
+        : () => this.evaluate(validation.x, validation.y, { batchSize, teacherInputs: validation.teacherInputs, mask: validation.mask });
 
     const parallel = await this.beginParallel(step, args);
     return endingParallelRun(parallel, runEpochs(this.student, args, { samples: rows, steps: stepsPerEpoch, batchSize }, validate, pullingWeightsAfter(parallel, async (onBatch) => {
-      const order = args.shuffle === false ? Int32Array.from({ length: rows }, (_, i) => i) : shuffledIndices(rows, random);
-      for (let start = 0, batch = 0; start < rows; start += batchSize, batch++) {
+      const { order, firstBatch } = run.epochOrder(() => (args.shuffle === false ? Int32Array.from({ length: rows }, (_, i) => i) : shuffledIndices(rows, run.random)));
+      for (let batch = firstBatch, start = batch * batchSize; start < rows; start += batchSize, batch++) {
         const size = Math.min(batchSize, rows - start);
         const indices = tf.tensor1d(order.subarray(start, start + size), 'int32');
         const take = (t: tf.Tensor) => tf.gather(t, indices);
@@ -260,11 +281,12 @@ export class Distiller {
           xs: mapInputs(x, take),
           ys: y === undefined ? undefined : take(y),
           teacherXs: args.teacherInputs === undefined ? undefined : mapInputs(args.teacherInputs, take),
+          mask: args.mask === undefined ? undefined : take(args.mask),
         };
         indices.dispose();
-        if (await onBatch(batch, size, (at) => this.trainBatch(step, element, parallel, at))) return;
+        if (await onBatch(batch, size, (at) => this.trainBatch(step, element, parallel, at, batch))) return;
       }
-    })));
+    }), run));
   }
 
   /**
@@ -287,16 +309,17 @@ export class Distiller {
           ? () => this.evaluateDataset(validationData)
           : () => {
               const v = normalizeValidation(validationData);
-              return this.evaluate(v.x, v.y, { teacherInputs: v.teacherInputs });
+              return this.evaluate(v.x, v.y, { teacherInputs: v.teacherInputs, mask: v.mask });
             };
     const batchesPerEpoch = args.batchesPerEpoch === undefined ? undefined : positiveInteger(args.batchesPerEpoch, 'batchesPerEpoch');
     let iterator: Awaited<ReturnType<DatasetLike<DistillationBatch>['iterator']>> | undefined;
+    const run = await startRun({ student: this.student, step }, args, { samples: null, stepsPerEpoch: batchesPerEpoch ?? null, seed: args.seed, deterministic: args.deterministic });
 
     const parallel = await this.beginParallel(step, args);
     return endingParallelRun(parallel, runEpochs(this.student, args, { steps: batchesPerEpoch ?? null }, validate, pullingWeightsAfter(parallel, async (onBatch) => {
       // Without batchesPerEpoch an epoch is one full pass: a new iterator each epoch.
-      if (iterator === undefined || batchesPerEpoch === undefined) iterator = await dataset.iterator();
-      for (let batch = 0; batchesPerEpoch === undefined || batch < batchesPerEpoch; batch++) {
+      if (iterator === undefined || batchesPerEpoch === undefined) iterator = await run.iterator(dataset);
+      for (let batch = run.firstBatch(); batchesPerEpoch === undefined || batch < batchesPerEpoch; batch++) {
         const next = await iterator.next();
         if (next.done) {
           iterator = undefined;
@@ -304,9 +327,9 @@ export class Distiller {
         }
         const element = next.value;
         const size = tensorsOf(element.xs)[0]?.shape[0] ?? 0;
-        if (await onBatch(batch, size, (at) => this.trainBatch(step, element, parallel, at))) return;
+        if (await onBatch(batch, size, (at) => this.trainBatch(step, element, parallel, at, batch))) return;
       }
-    })));
+    }), run));
   }
 
   /**
@@ -320,9 +343,9 @@ export class Distiller {
    */
   async evaluate(x: ModelInputs, y?: tf.Tensor, args: DistillerEvaluateArgs = {}): Promise<Record<string, number>> {
     const step = this.requireStep();
-    const rows = countRows([['x', x], ['y', y], ['teacherInputs', args.teacherInputs]]);
+    const rows = countRows([['x', x], ['y', y], ['teacherInputs', args.teacherInputs], ['mask', args.mask]]);
     assertStudentInputs(this.student, x);
-    if (y !== undefined) validateLabels(y, this.numClasses(), rows);
+    validateRunLabels(this.student, this.numClasses(), rows, y, args.mask);
     const batchSize = positiveInteger(args.batchSize ?? DEFAULT_BATCH_SIZE, 'batchSize');
     const totals = new MeanLogs();
     for (let start = 0; start < rows; start += batchSize) {
@@ -332,8 +355,9 @@ export class Distiller {
         xs: mapInputs(x, take),
         ys: y === undefined ? undefined : take(y),
         teacherXs: args.teacherInputs === undefined ? undefined : mapInputs(args.teacherInputs, take),
+        mask: args.mask === undefined ? undefined : take(args.mask),
       };
-      totals.add(await this.scoreBatch(step, element, true), size);
+      totals.add(await this.scoreBatch(step, element, true, { batch: start / batchSize }), size);
     }
     return totals.mean();
   }
@@ -348,9 +372,9 @@ export class Distiller {
     const step = this.requireStep();
     const totals = new MeanLogs();
     const iterator = await dataset.iterator();
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+    for (let next = await iterator.next(), batch = 0; !next.done; next = await iterator.next(), batch++) {
       const size = tensorsOf(next.value.xs)[0]?.shape[0] ?? 0;
-      totals.add(await this.scoreBatch(step, next.value, true), size);
+      totals.add(await this.scoreBatch(step, next.value, true, { batch }), size);
     }
     return totals.mean();
   }
@@ -366,30 +390,31 @@ export class Distiller {
   }
 
   /** One training step, on worker replicas when the run is parallel; disposes the batch. */
-  private trainBatch(step: TrainStep, element: DistillationBatch, parallel: ParallelRun | undefined, at?: StepContext): Promise<StepLogs> {
-    return parallel === undefined ? this.scoreBatch(step, element, false, at) : parallelBatch(parallel, this.parallelSource(step), element);
+  private trainBatch(step: TrainStep, element: DistillationBatch, parallel: ParallelRun | undefined, at: StepContext, batch: number): Promise<StepLogs> {
+    return parallel === undefined ? this.scoreBatch(step, element, false, { epoch: at.epoch, batch }, at) : parallelBatch(parallel, this.parallelSource(step), element);
   }
 
   /** Runs the teacher on one batch, then one training step (or scoring); disposes the batch. */
-  private async scoreBatch(step: TrainStep, element: DistillationBatch, evaluateOnly: boolean, at?: StepContext): Promise<StepLogs> {
-    let teacherLogits: tf.Tensor | undefined;
+  private async scoreBatch(step: TrainStep, element: DistillationBatch, evaluateOnly: boolean, place: TeacherCallPlace, at?: StepContext): Promise<StepLogs> {
+    let teacherLogits: StepTeacherOutputs | undefined;
     let teacherFeatures: TeacherFeatures | undefined;
     try {
       if (this.features !== undefined) {
         // One teacher pass for the logits and the features.
-        ({ logits: teacherLogits, ...teacherFeatures } = this.features.runTeacher(element.teacherXs ?? element.xs));
+        const run = this.features.runTeacher.bind(this.features, element.teacherXs ?? element.xs);
+        let outputs: ReturnType<typeof run> | undefined;
+        await callTeacher(this.teacher, () => (outputs = run()).logits, place);
+        ({ logits: teacherLogits, ...teacherFeatures } = outputs!);
       } else {
-        teacherLogits = await this.teacher.predict(element.teacherXs ?? element.xs, {
-          // The step's temperature (schedules evaluated once per step; evaluation: the last step's).
-          temperature: step.settingsAt(at).temperature,
-          ...(element.id === undefined ? {} : { ids: element.id }),
-        });
+        // The step's temperature (schedules evaluated once per step; evaluation: the last step's).
+        const context = { temperature: step.settingsAt(at).temperature, ...(element.id === undefined ? {} : { ids: element.id }) };
+        teacherLogits = await callTeacher(this.teacher, () => this.teacher.predict(element.teacherXs ?? element.xs, context), place);
       }
-      const batch: StepBatch = { inputs: element.xs, teacherLogits, labels: element.ys, teacherFeatures, featureWeights: this.featureWeightsAt(at), at };
+      const batch: StepBatch = { inputs: element.xs, teacherLogits, labels: element.ys, mask: element.mask, teacherFeatures, featureWeights: this.featureWeightsAt(at), at };
       return await (evaluateOnly ? step.evaluate(batch) : step(batch));
     } finally {
       disposeBatch(element);
-      teacherLogits?.dispose();
+      tf.dispose(teacherOutputTensors(teacherLogits));
       if (teacherFeatures !== undefined) tf.dispose([...teacherFeatures.features, ...teacherFeatures.masks.filter((m): m is tf.Tensor => m !== null)]);
     }
   }

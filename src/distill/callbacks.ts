@@ -35,7 +35,7 @@ export async function runCallbacks(
   student: tfl.LayersModel,
   callbacks: DistillerCallbacks | undefined,
   params: CallbackParams,
-  loop: (hooks: LoopHooks) => Promise<void>,
+  loop: (hooks: LoopHooks, history: tfl.History) => Promise<void>,
 ): Promise<tfl.History> {
   const history = new tfl.History();
   const list: tfl.Callback[] = [history as unknown as tfl.Callback, ...toCallbackList(callbacks)];
@@ -58,7 +58,7 @@ export async function runCallbacks(
     onBatchBegin: (batch, size) => callbackList.onBatchBegin(batch, { batch, size }),
     onBatchEnd: (batch, logs) => callbackList.onBatchEnd(batch, logs),
     onEpochEnd: (epoch, logs) => callbackList.onEpochEnd(epoch, logs),
-  });
+  }, history);
   await callbackList.onTrainEnd();
   await history.syncData();
   return history;

@@ -56,4 +56,5 @@ export { computeTeacherLogits, type ComputeTeacherLogitsOptions } from './comput
 export type { ParallelTrainer, ParallelRun, ParallelRunSpec, ParallelBatch } from './parallel.js';
 export type { FeatureSpec } from './features.js';
 export type { CheckpointRecord, CheckpointStore } from '../checkpoints/store.js';
+export type { CheckpointOptions } from './checkpointing.js';
 export { indexedDbCheckpointStore, type IndexedDbCheckpointStoreOptions } from '../checkpoints/indexedDbStore.js';

@@ -65,3 +65,28 @@ export function shuffledIndices(n: number, random: () => number): Int32Array {
   }
   return order;
 }
+
+/** A seeded Alea stream whose position can be read and set again (checkpoints). @internal */
+export interface SeededStream {
+  /** The next float in [0, 1). */
+  readonly next: () => number;
+  /** The stream's position, JSON-serializable. */
+  state(): object;
+  /** Continues from a position read by `state()`. */
+  restore(state: object): void;
+}
+
+/**
+ * The stream {@link seededRandom} gives (same seed, same floats), with its state.
+ * @internal
+ */
+export function seededStream(seed: Seed): SeededStream {
+  let prng = seedrandom.alea(String(seed), { state: true });
+  return {
+    next: () => prng(),
+    state: () => ({ ...prng.state() }),
+    restore: (state) => {
+      prng = seedrandom.alea('', { state: state as seedrandom.State.Alea });
+    },
+  };
+}

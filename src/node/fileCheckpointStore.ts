@@ -42,10 +42,20 @@ const NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
  *
  * @example
  * ```ts
+ * import * as tf from '@tensorflow/tfjs-core';
+ * import type { Distiller } from 'kd-ts';
  * import { fileCheckpointStore } from 'kd-ts/node';
  *
- * const store = fileCheckpointStore('runs/mnist', { keep: 2 });
- * console.log(await store.list()); // e.g. ['best', 'step-000000400', 'step-000000600']
+ * declare const distiller: Distiller;
+ * declare const x: tf.Tensor;
+ * declare const y: tf.Tensor;
+ * // Killed and started again, the same command resumes where the run stopped.
+ * const history = await distiller.fit(x, y, {
+ *   epochs: 10,
+ *   seed: 42,
+ *   checkpoint: { store: fileCheckpointStore('runs/mnist', { keep: 2 }), everySteps: 200 },
+ *   resume: true,
+ * });
  * ```
  */
 export function fileCheckpointStore(directory: string, options: FileCheckpointStoreOptions = {}): CheckpointStore {

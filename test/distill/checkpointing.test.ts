@@ -1,0 +1,112 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { describe, expect, it, vi } from 'vitest';
+import type { CheckpointRecord, CheckpointStore } from '../../src/checkpoints/store.js';
+import { Distiller } from '../../src/distill/Distiller.js';
+import { withSeed } from '../../src/distill/seed.js';
+
+/** A store in memory that copies what it is given. */
+export function memoryStore(keep = 2): CheckpointStore & { records: Map<string, CheckpointRecord> } {
+  const records = new Map<string, CheckpointRecord>();
+  return {
+    keep,
+    records,
+    async write(r) {
+      records.set(r.name, { name: r.name, manifest: JSON.parse(JSON.stringify(r.manifest)) as Record<string, unknown>, weights: r.weights.slice(0) });
+    },
+    async list() {
+      return [...records.keys()].sort();
+    },
+    async read(name) {
+      const r = records.get(name);
+      if (r === undefined) throw new Error(`no ${name}`);
+      return { ...r, weights: r.weights.slice(0) };
+    },
+    async remove(name) {
+      records.delete(name);
+    },
+  };
+}
+
+const teacher = withSeed(1, () => tfl.sequential({ layers: [tfl.layers.dense({ units: 4, inputShape: [6] })] }));
+const x = withSeed(2, () => tf.randomNormal([40, 6]));
+const y = withSeed(3, () => tf.randomUniform([40], 0, 4, 'int32'));
+
+function build(optimizer: () => tf.Optimizer = () => tf.train.adam(0.01)) {
+  const student = withSeed(4, () =>
+    tfl.sequential({ layers: [tfl.layers.dense({ units: 8, activation: 'relu', inputShape: [6] }), tfl.layers.dropout({ rate: 0.3 }), tfl.layers.dense({ units: 4 })] }),
+  );
+  const distiller = new Distiller({ teacher, student });
+  distiller.compile({ optimizer: optimizer(), temperature: ({ epoch }) => 4 - epoch, alpha: 0.3 });
+  return distiller;
+}
+
+const bits = (m: tfl.LayersModel) => m.getWeights().map((w) => Array.from(new Uint32Array(new Float32Array(w.dataSync()).buffer)));
+
+class Crash extends Error {}
+
+describe('fit with checkpoints: resume', () => {
+  it('resumes bit for bit after a crash mid-epoch (dropout, Adam, a temperature schedule)', async () => {
+    const args = { epochs: 3, batchSize: 8, seed: 7 };
+    const straight = build();
+    const h0 = await straight.fit(x, y, args);
+
+    const store = memoryStore();
+    const crashing = build();
+    let steps = 0;
+    const crash = { onBatchEnd: async () => { if (++steps === 8) throw new Crash('killed'); } };
+    await expect(crashing.fit(x, y, { ...args, checkpoint: { store, everySteps: 3 }, callbacks: crash })).rejects.toThrow(Crash);
+    expect(await store.list()).toEqual(['step-000000003', 'step-000000006']);
+
+    const before = tf.memory().numTensors;
+    const resumed = build();
+    const h1 = await resumed.fit(x, y, { ...args, checkpoint: { store, everySteps: 3 }, resume: true });
+    expect(bits(resumed.student)).toEqual(bits(straight.student));
+    expect(h1.history).toEqual(h0.history);
+    expect(h1.epoch).toEqual(h0.epoch);
+    // The last one is the run's end (step 15), kept with the one before.
+    expect(await store.list()).toEqual(['step-000000012', 'step-000000015']);
+
+    // A finished run: its History, no training.
+    const again = build();
+    const h2 = await again.fit(x, y, { ...args, checkpoint: { store }, resume: true });
+    expect(h2.history).toEqual(h0.history);
+    expect(bits(again.student)).toEqual(bits(straight.student));
+    expect(tf.memory().numTensors).toBeLessThanOrEqual(before + 64);
+  });
+
+  it('falls back to the previous checkpoint when the newest is damaged, with a warning', async () => {
+    const args = { epochs: 2, batchSize: 8, seed: 7 };
+    const straight = build();
+    await straight.fit(x, y, args);
+    const store = memoryStore();
+    let steps = 0;
+    await expect(build().fit(x, y, { ...args, checkpoint: { store, everySteps: 2 }, callbacks: { onBatchEnd: async () => { if (++steps === 7) throw new Crash(); } } })).rejects.toThrow(Crash);
+    const newest = store.records.get('step-000000006')!;
+    store.records.set('step-000000006', { ...newest, weights: newest.weights.slice(0, 100) });
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const resumed = build();
+    await resumed.fit(x, y, { ...args, checkpoint: { store, everySteps: 2 }, resume: true });
+    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/step-000000006 cannot be used .*truncated/));
+    warn.mockRestore();
+    expect(bits(resumed.student)).toEqual(bits(straight.student));
+  });
+
+  it('refuses a checkpoint of another run (CHECKPOINT_MISMATCH naming what differs)', async () => {
+    const store = memoryStore();
+    await build().fit(x, y, { epochs: 1, batchSize: 8, seed: 7, checkpoint: { store } });
+    await expect(build(() => tf.train.adam(0.02)).fit(x, y, { epochs: 1, batchSize: 8, seed: 7, checkpoint: { store }, resume: true })).rejects.toThrow(
+      expect.objectContaining({ code: 'CHECKPOINT_MISMATCH', message: expect.stringMatching(/optimizer\.learningRate: saved 0\.01, now 0\.02/) }),
+    );
+    const other = tfl.sequential({ layers: [tfl.layers.dense({ units: 4, inputShape: [6] })] });
+    const d = new Distiller({ teacher, student: other });
+    d.compile({ optimizer: tf.train.adam(0.01), temperature: ({ epoch }) => 4 - epoch, alpha: 0.3 });
+    await expect(d.fit(x, y, { epochs: 1, batchSize: 8, seed: 7, checkpoint: { store }, resume: true })).rejects.toThrow(expect.objectContaining({ code: 'CHECKPOINT_MISMATCH', message: expect.stringMatching(/student\.layers/) }));
+  });
+
+  it('gives typed errors for Adamax, parallel, resume without a store', async () => {
+    await expect(build(() => tf.train.adamax(0.01)).fit(x, y, { checkpoint: { store: memoryStore() } })).rejects.toMatchObject({ code: 'CHECKPOINT_UNSUPPORTED' });
+    await expect(build().fit(x, y, { resume: true })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(build().fit(x, y, { checkpoint: { store: memoryStore() }, parallel: {} as never })).rejects.toMatchObject({ code: 'PARALLEL_UNSUPPORTED' });
+  });
+});
