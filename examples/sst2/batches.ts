@@ -31,6 +31,16 @@ export interface BucketOptions {
 }
 
 /**
+ * A dataset whose passes can be set to a given epoch: a resumed run (kd-ts
+ * checkpoints) calls `atEpoch(epoch)` in `onEpochBegin`, so the pass it resumes
+ * draws the same batches, in the same order, as the interrupted run did.
+ */
+export interface EpochDataset extends DatasetLike<DistillationBatch> {
+  /** The next `iterator()` is pass `epoch` (0-based) of the run. */
+  atEpoch(epoch: number): void;
+}
+
+/**
  * A dataset of `{ xs, ys?, id? }` batches for `Distiller.fitDataset` (and the
  * label-only loop): every pass shuffles the rows, sorts them by length within
  * chunks of `bucketBatches × batchSize`, cuts batches, and shuffles the
@@ -38,13 +48,25 @@ export interface BucketOptions {
  *
  * @param rows - Encoded rows.
  * @param options - See {@link BucketOptions}.
- * @returns A dataset; each `iterator()` call is a new epoch.
+ * @returns A dataset; each `iterator()` call is a new epoch (or the one `atEpoch` set).
  */
-export function bucketedBatches(rows: EncodedRows, options: BucketOptions): DatasetLike<DistillationBatch> {
-  const random = seededRandom(`${options.seed}/batches`);
+export function bucketedBatches(rows: EncodedRows, options: BucketOptions): EpochDataset {
+  // One stream for the whole run: pass e's shuffles are the draws after passes 0..e-1's.
+  let random = seededRandom(`${options.seed}/batches`);
+  let passes = 0;
   const chunk = options.batchSize * (options.bucketBatches ?? 50);
   return {
+    atEpoch(epoch: number) {
+      if (epoch === passes) return;
+      // Replays the stream's draws up to that pass (shuffles only: milliseconds).
+      random = seededRandom(`${options.seed}/batches`);
+      for (passes = 0; passes < epoch; passes++) {
+        shuffled(rows.tokens.length, random);
+        shuffled(batchCount(rows, options.batchSize, chunk), random);
+      }
+    },
     iterator: async () => {
+      passes += 1;
       const order = shuffled(rows.tokens.length, random);
       const batches: Int32Array[] = [];
       for (let start = 0; start < order.length; start += chunk) {
@@ -101,6 +123,13 @@ function makeBatch(rows: EncodedRows, picked: Int32Array, minWidth: number): Dis
   if (rows.labels !== undefined) batch.ys = tf.tensor1d(Int32Array.from(picked, (r) => rows.labels![r]!), 'int32');
   if (rows.ids !== undefined) batch.id = tf.tensor1d(Int32Array.from(picked, (r) => rows.ids![r]!), 'int32');
   return batch;
+}
+
+/** Batches in one pass: each chunk of `chunk` rows is cut into batches on its own. */
+function batchCount(rows: EncodedRows, batchSize: number, chunk: number): number {
+  let count = 0;
+  for (let start = 0; start < rows.tokens.length; start += chunk) count += Math.ceil(Math.min(chunk, rows.tokens.length - start) / batchSize);
+  return count;
 }
 
 function shuffled(n: number, random: () => number): Int32Array {

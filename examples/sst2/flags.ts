@@ -42,6 +42,8 @@ export const DEFAULTS = {
   exportTransfer: undefined as string | undefined,
   /** `--out`: results as JSON. */
   out: undefined as string | undefined,
+  /** `--checkpoint`: a folder for the distilled students' checkpoints; a killed run started again with the same flags resumes. */
+  checkpoint: undefined as string | undefined,
   /** `--backend`: wasm (default, with kd-ts's training kernels) or cpu. */
   backend: 'wasm' as 'wasm' | 'cpu',
 };
@@ -58,7 +60,8 @@ export const USAGE = `usage: npx tsx examples/sst2/main.ts --data <GLUE SST-2 fo
   --epochs 1  --aug-passes 2  --aug-seed 0  --p-mask 0.1  --p-pos 0.1  --p-ngram 0.25
   --teacher-members 1  --teacher-epochs 2  --batch-size 50  --lr 0.001  --dropout 0  --max-length 50
   --train-rows N           the first N training rows only  --quick  2,000 rows, 1 epoch (a smoke run)
-  --out <file.json>        results as JSON                  --backend wasm|cpu`;
+  --out <file.json>        results as JSON                  --backend wasm|cpu
+  --checkpoint <dir>       checkpoint the distillations there; run again with the same flags to resume after a kill`;
 
 /**
  * Reads `process.argv`.
@@ -91,6 +94,7 @@ export function readFlags(argv: string[] = process.argv.slice(2)): Settings {
         'teacher-logits': { type: 'string' },
         'export-transfer': { type: 'string' },
         out: { type: 'string' },
+        checkpoint: { type: 'string' },
         backend: { type: 'string' },
         full: { type: 'boolean' },
         quick: { type: 'boolean' },
@@ -136,7 +140,7 @@ export function readFlags(argv: string[] = process.argv.slice(2)): Settings {
     if (values.backend !== 'wasm' && values.backend !== 'cpu') throw new UsageError(`--backend must be wasm or cpu, got ${String(values.backend)}`);
     settings.backend = values.backend;
   }
-  for (const [flag, key] of [['teacher-logits', 'teacherLogits'], ['export-transfer', 'exportTransfer'], ['out', 'out']] as const) {
+  for (const [flag, key] of [['teacher-logits', 'teacherLogits'], ['export-transfer', 'exportTransfer'], ['out', 'out'], ['checkpoint', 'checkpoint']] as const) {
     if (typeof values[flag] === 'string') settings[key] = values[flag];
   }
   const data = typeof values.data === 'string' ? values.data : process.env.KD_SST2_DIR;

@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
@@ -18,6 +19,8 @@ import {
   type TeacherLike,
   type Vocabulary,
 } from '../../src/index.js';
+import type { CheckpointStore } from '../../src/distill/index.js';
+import { fileCheckpointStore } from '../../src/node/index.js';
 import { bucketedBatches, type EncodedRows } from './batches.js';
 import { TextCnn } from './textCnn.js';
 import { predictLogits, trainOnLabels, type Forward } from './train.js';
@@ -36,7 +39,17 @@ export interface PipelineSettings {
   teacherEpochs: number;
   /** Called with progress lines. */
   log?: (line: string) => void;
+  /**
+   * `--checkpoint`: a folder for the distilled students' checkpoints (one
+   * `fileCheckpointStore` per seed and student, every {@link CHECKPOINT_STEPS}
+   * steps). A run killed and started again with the same flags resumes each
+   * distillation where it stopped, and skips those that had finished.
+   */
+  checkpoint?: string;
 }
+
+/** Steps between two checkpoints with `--checkpoint` (a few seconds of training each way on 2 cores). */
+export const CHECKPOINT_STEPS = 200;
 
 /** The transfer set: SST-2's training rows first (ids 0..trainRows−1), then the augmented sentences. */
 export interface TransferSet extends EncodedRows {
@@ -209,22 +222,34 @@ export async function distillStudent(
   distiller.compile({ optimizer, kind: 'mse', alpha: 0 });
   const started = performance.now();
   let epochStarted = started;
-  await distiller.fitDataset(
-    bucketedBatches({ tokens: rows.tokens, ids: rows.ids! }, { batchSize: settings.batchSize, seed: `${settings.seed}/${name}`, minWidth: MIN_WIDTH }),
-    {
-      epochs: settings.epochs,
-      seed: `${settings.seed}/${name}`,
-      callbacks: {
-        onEpochEnd: async (epoch: number, logs?: Record<string, number>) => {
-          const now = performance.now();
-          settings.log?.(`  ${name} epoch ${epoch + 1}/${settings.epochs}: loss ${logs?.loss?.toFixed(4)}, ${((now - epochStarted) / 1000).toFixed(0)} s`);
-          epochStarted = now;
-        },
+  const batches = bucketedBatches({ tokens: rows.tokens, ids: rows.ids! }, { batchSize: settings.batchSize, seed: `${settings.seed}/${name}`, minWidth: MIN_WIDTH });
+  const checkpoint = await checkpointOptions(settings, name);
+  await distiller.fitDataset(batches, {
+    epochs: settings.epochs,
+    seed: `${settings.seed}/${name}`,
+    // With checkpoints: resume where a killed run stopped. Every pass of `batches` is the same for a given epoch
+    // (atEpoch below), so the resumed run skips the batches done and ends as an uninterrupted run would.
+    ...checkpoint,
+    callbacks: {
+      onEpochBegin: async (epoch: number) => batches.atEpoch(epoch),
+      onEpochEnd: async (epoch: number, logs?: Record<string, number>) => {
+        const now = performance.now();
+        settings.log?.(`  ${name} epoch ${epoch + 1}/${settings.epochs}: loss ${logs?.loss?.toFixed(4)}, ${((now - epochStarted) / 1000).toFixed(0)} s`);
+        epochStarted = now;
       },
     },
-  );
+  });
   optimizer.dispose(); // its moments: the Distiller leaves the optimizer to its owner
   return { student, seconds: (performance.now() - started) / 1000 };
+}
+
+/** `fitDataset`'s checkpoint options for one distillation of `--checkpoint DIR`, or none. */
+async function checkpointOptions(settings: PipelineSettings, name: string): Promise<{ checkpoint?: { store: CheckpointStore; everySteps: number }; resume?: boolean; deterministic?: boolean }> {
+  if (settings.checkpoint === undefined) return {};
+  const store = fileCheckpointStore(path.join(settings.checkpoint, `seed-${settings.seed}-${name}`));
+  const saved = await store.list();
+  if (saved.length > 0) settings.log?.(`  ${name}: resuming from ${path.join(settings.checkpoint, `seed-${settings.seed}-${name}`)} (${saved.at(-1)})`);
+  return { checkpoint: { store, everySteps: CHECKPOINT_STEPS }, resume: true, deterministic: true };
 }
 
 /** Dev accuracy of a model given as a {@link Forward}. */
