@@ -93,6 +93,8 @@ const REFUSED_FIT_OPTIONS: Record<string, string> = {
 const REFUSED_STEP_OPTIONS: Record<string, string> = {
   features: 'feature distillation needs the teacher\'s and student\'s intermediate layers inside each replica',
 };
+/** Settings that take a schedule (a function of the step's place in the run). */
+const SCHEDULED_SETTINGS = new Set(['temperature', 'alpha', 'beta', 'learningRate']);
 
 /**
  * Checks that a run can go parallel and starts it. Refuses, with a typed
@@ -120,6 +122,13 @@ export async function beginParallelRun(
   for (const [name, value] of Object.entries(stepOptions)) {
     if (value === undefined) continue;
     if (name in REFUSED_STEP_OPTIONS && !(Array.isArray(value) && value.length === 0)) refuse(name, REFUSED_STEP_OPTIONS[name]!);
+    if (SCHEDULED_SETTINGS.has(name) && typeof value === 'function') {
+      refuse(
+        `a ${name} schedule`,
+        'the worker threads cannot receive functions, and the replicas would not see the step\'s place in the run; ' +
+          `compile with a number for ${name}`,
+      );
+    }
     if (!isPlainData(value)) {
       refuse(
         name,

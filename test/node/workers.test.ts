@@ -71,6 +71,8 @@ describe('workerPool', () => {
     ['adam, a function teacher run in the main thread', { teacher: 'function' as const }],
     // The worker's step is built from the compiled step's options: a KL step there would log other losses.
     ["kind 'jsd', the divergence the workers must rebuild from the step options", { compile: { kind: 'jsd' as const } }],
+    // The rate must reach the real optimizer behind each replica's all-reduce wrapper; the norm is the averaged gradient's.
+    ['sgd with compile({ learningRate, clipNorm })', { optimizer: () => tf.train.sgd(0.5), compile: { learningRate: 0.2, clipNorm: 0.5 } }],
   ])('gives the losses of a single-process run within 1 %% and updates the student in the main thread (%s)', async (_, options) => {
     const single = await train(false, options);
     const parallel = await train(true, options);
@@ -80,6 +82,8 @@ describe('workerPool', () => {
       });
     }
     expect(parallel.history.loss!.length).toBe(3);
+    expect(Object.keys(parallel.history).sort()).toEqual(Object.keys(single.history).sort());
+    if ((options as TrainOptions).compile?.learningRate !== undefined) expect(parallel.history.learningRate).toEqual([0.2, 0.2, 0.2]);
     // The student's weights moved, and to where the single-process run took them (up to rounding).
     const initial = mlp(2, 16).getWeights().map((w) => Array.from(w.dataSync()));
     expect(parallel.weights[0]![0]).not.toBe(initial[0]![0]);
@@ -153,6 +157,11 @@ describe('workerPool: the rest of fit', () => {
     const { x } = data();
     const fit = (extra: object) => distiller.fit(x, undefined, { parallel: pool, ...extra });
     await expect(fit({ checkpoint: { store: {} } })).rejects.toMatchObject({ code: 'PARALLEL_UNSUPPORTED' });
+    // Schedules are functions: the replicas cannot receive them.
+    distiller.compile({ optimizer: 'adam', temperature: () => 2 });
+    await expect(fit({})).rejects.toMatchObject({ code: 'PARALLEL_UNSUPPORTED', message: expect.stringMatching(/temperature schedule/) });
+    distiller.compile({ optimizer: 'adam', temperature: 2, learningRate: ({ step }) => 0.01 / (1 + step) });
+    await expect(fit({})).rejects.toMatchObject({ code: 'PARALLEL_UNSUPPORTED', message: expect.stringMatching(/learningRate schedule/) });
     await expect(distiller.fit(x, undefined, { parallel: {} as never })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
     x.dispose();
   });
@@ -163,7 +172,31 @@ describe('workerPool: the rest of fit', () => {
   });
 });
 
+/** Registered in the main thread only: a pool without `setup` cannot rebuild a model holding it. */
+class MainThreadOnly extends tfl.layers.Layer {
+  static className = 'KdTest>MainThreadOnly';
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return Array.isArray(inputs) ? inputs[0]! : inputs;
+  }
+}
+tf.serialization.registerClass(MainThreadOnly);
+
 describe('workerPool: failures', () => {
+  it('ends the fit as it starts with WORKER_FAILED when a layer is not registered in the workers, leaving nothing behind there', async () => {
+    const student = tfl.sequential({
+      layers: [tfl.layers.dense({ units: 16, inputShape: [12] }), new MainThreadOnly({ name: 'main_thread_only' }), tfl.layers.dense({ units: 4 })],
+    });
+    const distiller = new Distiller({ teacher: mlp(1, 32), student });
+    distiller.compile({ optimizer: 'adam', temperature: 2 });
+    const { x } = data();
+    const error = await distiller.fit(x, undefined, { parallel: pool }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(KdBackendError);
+    expect(error).toMatchObject({ code: 'WORKER_FAILED' });
+    expect((error as Error).message).toMatch(/MainThreadOnly[\s\S]*workerPool\(\{ setup \}\)/);
+    expect(await pool.workerTensors()).toEqual([0, 0]);
+    x.dispose();
+  });
+
   it('ends the fit with TEACHER_FAILED when the teacher throws inside a worker, and the pool trains again', async () => {
     const failing = workerPool({ workers: 2, setup: SETUP });
     try {
