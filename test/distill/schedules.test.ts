@@ -8,6 +8,7 @@ import {
   cachedTeacher,
   createTrainStep,
   distillationLoss,
+  withSeed,
   type Teacher,
 } from '../../src/index.js';
 import {
@@ -290,6 +291,25 @@ describe('clipNorm', () => {
   });
 });
 
+describe('clipNorm with feature terms', () => {
+  it("takes the norm over the student's and the projections' gradients together", async () => {
+    const student = mlpNamed('s', 8, 2);
+    const distiller = new Distiller({ teacher: mlpNamed('t', 12, 1), student });
+    distiller.compile({ optimizer: tf.train.sgd(0.1), kind: 'mse', clipNorm: 1, features: [{ teacherLayer: 't_hidden', studentLayer: 's_hidden' }] });
+    // The projections live beside the student, in the compiled step.
+    const projections = (distiller as unknown as { step: { projectionVariables: tf.Variable[] } }).step.projectionVariables;
+    expect(projections.length).toBeGreaterThan(0);
+    const values = () => [...weightValues(student), ...projections.map((v) => Float32Array.from(v.dataSync()))];
+    const before = values();
+    const x = tf.mul(tf.randomNormal([8, 6]), 1e4);
+    await distiller.fit(x, undefined, { batchSize: 8 });
+    const after = values();
+    const norm = Math.sqrt(after.reduce((sum, w, i) => sum + w.reduce((acc, v, j) => acc + (v - before[i]![j]!) ** 2, 0), 0));
+    expect(norm).toBeCloseTo(0.1, 4);
+    x.dispose();
+  });
+});
+
 describe('clipByGlobalNorm', () => {
   it('scales every gradient by clipNorm / max(global norm, clipNorm)', () => {
     const grads = { a: tf.tensor1d([3]), b: tf.tensor2d([[0, 4]]) };
@@ -375,4 +395,16 @@ function batches(x: tf.Tensor, y: tf.Tensor, size: number) {
       return { done: false as const, value };
     },
   };
+}
+
+/** 6 → hidden → 3 logits, layers named `${prefix}_hidden`, `${prefix}_logits`. */
+function mlpNamed(prefix: string, hidden: number, seed: number) {
+  return withSeed(seed, () =>
+    tfl.sequential({
+      layers: [
+        tfl.layers.dense({ units: hidden, inputShape: [6], name: `${prefix}_hidden` }),
+        tfl.layers.dense({ units: 3, name: `${prefix}_logits` }),
+      ],
+    }),
+  );
 }
