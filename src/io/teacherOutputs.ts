@@ -4,7 +4,8 @@
  *
  * @packageDocumentation
  */
-import { KdDataError, KdShapeError } from '../errors.js';
+import { KdConfigError, KdDataError, KdShapeError } from '../errors.js';
+import { assertSameTopK, assertTopKRow } from './topKRows.js';
 
 /**
  * An example id: a string, or an integer in `[0, 2^24)`. Larger integers are
@@ -19,14 +20,22 @@ export const MAX_NUMERIC_ID = 2 ** 24;
 /**
  * A batch of teacher outputs as every reader yields it: `ids[i]` owns row `i`
  * of `logits` (row-major, `ids.length × numClasses` float32 values).
+ *
+ * Top-k rows (a top-k file or cache) also carry `topIds`: row `i` then holds
+ * the teacher's k largest logits in `logits` and their class ids in `topIds`,
+ * and `numClasses` is k, the values per row.
  */
 export interface TeacherOutputBatch {
   /** One id per row. */
   ids: ExampleId[];
   /** `ids.length × numClasses` values, row after row. */
   logits: Float32Array;
-  /** Values per row. */
+  /** Values per row: the class count, or k for top-k rows. */
   numClasses: number;
+  /** Top-k rows: the class id of each value in `logits` (same length), k distinct ids per row. */
+  topIds?: Int32Array;
+  /** Top-k rows: the teacher's class count when known (every class id is below it). */
+  classCount?: number;
   /** Where row `i` came from, for messages: e.g. `part-00001.jsonl line 17`. */
   locate?: (row: number) => string;
 }
@@ -142,18 +151,31 @@ export class RowBatcher {
   private ids: ExampleId[] = [];
   private locations: string[] = [];
   private values: Float32Array;
+  private classIds: Int32Array | undefined;
   private rows = 0;
 
+  /**
+   * @param batchSize - Rows per batch.
+   * @param numClasses - Values per row (k for top-k rows).
+   * @param topK - Collect top-k rows: a class id per value; `classCount` is the teacher's class count when known.
+   */
   constructor(
     readonly batchSize: number,
     readonly numClasses: number,
+    readonly topK?: { classCount?: number },
   ) {
     this.values = new Float32Array(batchSize * numClasses);
+    if (topK !== undefined) this.classIds = new Int32Array(batchSize * numClasses);
   }
 
   /** Room for one more row's values, to fill in place. */
   nextRow(): Float32Array {
     return this.values.subarray(this.rows * this.numClasses, (this.rows + 1) * this.numClasses);
+  }
+
+  /** Room for one more row's class ids (top-k rows only), to fill in place. */
+  nextIds(): Int32Array {
+    return this.classIds!.subarray(this.rows * this.numClasses, (this.rows + 1) * this.numClasses);
   }
 
   /** Commits the row filled through {@link RowBatcher.nextRow}; returns a batch when full. */
@@ -168,12 +190,19 @@ export class RowBatcher {
   flush(): TeacherOutputBatch | undefined {
     if (this.rows === 0) return undefined;
     const locations = this.locations;
+    const full = this.rows === this.batchSize;
+    const size = this.rows * this.numClasses;
     const batch: TeacherOutputBatch = {
       ids: this.ids,
-      logits: this.rows === this.batchSize ? this.values : this.values.slice(0, this.rows * this.numClasses),
+      logits: full ? this.values : this.values.slice(0, size),
       numClasses: this.numClasses,
       locate: (row) => locations[row] ?? `row ${row}`,
     };
+    if (this.classIds !== undefined) {
+      batch.topIds = full ? this.classIds : this.classIds.slice(0, size);
+      if (this.topK?.classCount !== undefined) batch.classCount = this.topK.classCount;
+      this.classIds = new Int32Array(this.batchSize * this.numClasses);
+    }
     this.ids = [];
     this.locations = [];
     this.values = new Float32Array(this.batchSize * this.numClasses);
@@ -212,14 +241,26 @@ async function* checkTeacherOutputsStream(
 ): AsyncGenerator<TeacherOutputBatch> {
   const ids = new IdChecker();
   let numClasses: number | undefined;
+  let topK: boolean | undefined;
+  let classCount: number | undefined;
   for await (const batch of batches) {
     const locate = (row: number) => batch.locate?.(row) ?? `row ${row}`;
     assertBatchShape(batch);
-    assertClassCount(batch.numClasses, numClasses, () => locate(0));
+    const isTopK = batch.topIds !== undefined;
+    assertSameForm(isTopK, topK, () => locate(0));
+    topK = isTopK;
+    if (isTopK) assertSameTopK(batch.numClasses, numClasses, () => locate(0));
+    else assertClassCount(batch.numClasses, numClasses, () => locate(0));
     numClasses = batch.numClasses;
+    if (batch.classCount !== undefined) {
+      assertClassCount(batch.classCount, classCount, () => `${locate(0)}: the top-k rows say`);
+      classCount = batch.classCount;
+    }
     for (let row = 0; row < batch.ids.length; row++) {
       ids.check(batch.ids[row], () => locate(row));
-      assertFiniteRow(batch.logits, row * batch.numClasses, batch.numClasses, () => `${locate(row)} (id ${formatId(batch.ids[row])})`);
+      const where = () => `${locate(row)} (id ${formatId(batch.ids[row])})`;
+      assertFiniteRow(batch.logits, row * batch.numClasses, batch.numClasses, where);
+      if (batch.topIds !== undefined) assertTopKRow(batch.topIds, row * batch.numClasses, batch.numClasses, classCount, where);
     }
     yield batch;
   }
@@ -239,6 +280,27 @@ export function assertBatchShape(batch: TeacherOutputBatch): void {
       'LENGTH_MISMATCH',
       `a teacher-output batch has ${batch.ids.length} ids and ${batch.logits.length} values, not ` +
         `${batch.ids.length} × ${batch.numClasses}: give one row of numClasses values per id`,
+    );
+  }
+  if (batch.topIds !== undefined && batch.topIds.length !== batch.logits.length) {
+    throw new KdShapeError(
+      'LENGTH_MISMATCH',
+      `a top-k teacher-output batch has ${batch.logits.length} values but ${batch.topIds.length} class ids: give one class id per value`,
+    );
+  }
+}
+
+/**
+ * Throws `INVALID_TOP_K` when top-k rows and full rows mix in one stream.
+ *
+ * @internal
+ */
+export function assertSameForm(isTopK: boolean, before: boolean | undefined, where: () => string): void {
+  if (before !== undefined && isTopK !== before) {
+    throw new KdConfigError(
+      'INVALID_TOP_K',
+      `${where()}: ${isTopK ? 'top-k rows (class ids and values)' : 'full rows (one value per class)'} after ` +
+        `${before ? 'top-k rows' : 'full rows'}: one stream (file, shard directory, cache) holds one form; write them apart`,
     );
   }
 }

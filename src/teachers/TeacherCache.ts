@@ -1,26 +1,32 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { KdConfigError, KdDataError } from '../errors.js';
-import {
-  assertBatchShape,
-  assertClassCount,
-  assertFiniteRow,
-  formatId,
-  IdChecker,
-  type ExampleId,
-  type TeacherOutputBatch,
-} from '../io/teacherOutputs.js';
+import type { KdConfigError, KdDataError } from '../errors.js';
+import { assertBatchShape, formatId, IdChecker, type ExampleId, type TeacherOutputBatch } from '../io/teacherOutputs.js';
 import { positiveInteger } from '../inputs/batches.js';
 import type { ModelInputs } from '../inputs/modelInputs.js';
-import { rowValues, type CacheRows } from './cacheRows.js';
+import { assertTopKOption } from '../io/topKRows.js';
+import type { TopKLogits } from '../losses/topK.js';
+import { cacheForm, checkNewIds, fullCacheAsTopK, missingId, rowValues, temperatureMismatch, topKCacheAsFull, type CacheRows } from './cacheRows.js';
 import { scoreInto, type TeacherData } from './fillCache.js';
 import { idsOfValues, readContextIds } from './ids.js';
 import { checkedOutputSpec, teacherOutputSpec, type TeacherOutputs, type TeacherOutputSpec } from './outputSpec.js';
-import { asTeacher, type Teacher, type TeacherContext, type TeacherLike } from './teacher.js';
+import { asTeacher, type Teacher, type TeacherContext, type TeacherLike, type TeacherPrediction } from './teacher.js';
 
 /** Options of the {@link TeacherCache} constructor. */
 export interface TeacherCacheOptions {
-  /** Values per row; by default taken from the first rows stored. */
+  /**
+   * The teacher's class count (values per full row); by default taken from
+   * the first rows stored. For a top-k cache, class ids at or above it are refused.
+   */
   numClasses?: number;
+  /**
+   * Keep each row as the teacher's k largest logits and their class ids
+   * (k·8 bytes a row instead of classes·4): full rows stored into the cache
+   * are cut to their top k, and {@link TeacherCache.predict} serves
+   * `TopKLogits` (`{ ids, logits }`, `[batch, k]`) for `kind: 'kl'`. By
+   * default a cache holds what it is first given: full rows, or top-k rows
+   * (from a top-k file).
+   */
+  topK?: number;
   /**
    * What the stored rows are: `'logits'` (default), `'probs'`, or a full
    * {@link TeacherOutputSpec}, e.g. `{ form: 'logits', exactness: 'temperature-dependent' }`
@@ -51,6 +57,8 @@ export interface FromTeacherOptions {
   temperature?: number;
   /** Overrides what the teacher returns (see {@link asTeacher}). */
   outputs?: TeacherOutputs | TeacherOutputSpec;
+  /** Store the teacher's k largest logits per row and their class ids (see {@link TeacherCacheOptions.topK}). */
+  topK?: number;
 }
 
 const DEFAULT_CAPACITY = 1024;
@@ -64,7 +72,9 @@ const DEFAULT_CAPACITY = 1024;
  *
  * Ids are strings, or integers in `[0, 2^24)` (tf.data turns numbers into
  * float32, which cannot tell 16777217 from 16777216); one kind per cache.
- * Rows are float32, `numClasses` wide, in one growable `Float32Array`.
+ * Rows are float32, `numClasses` wide, in one growable `Float32Array`; a
+ * top-k cache (`{ topK: k }`, or filled from top-k files) keeps k values and
+ * k int32 class ids a row and serves `TopKLogits`.
  *
  * Fill it from a teacher ({@link TeacherCache.fromTeacher}, or
  * {@link cachedTeacher} to fill it during the first epoch), from files
@@ -87,12 +97,15 @@ const DEFAULT_CAPACITY = 1024;
  * const distiller = new Distiller({ teacher: cache, student });
  * ```
  */
-export class TeacherCache implements Teacher {
+export class TeacherCache implements Teacher<TeacherPrediction> {
   /** What the rows are; temperature-dependent rows are exact only at {@link TeacherCache.temperature}. */
   readonly outputs: TeacherOutputSpec;
   private storedTemperature: number | undefined;
   private classes: number | undefined;
-  private values: Float32Array;
+  private k: number | undefined; // for a top-k cache
+  private form: 'full' | 'top-k' | undefined; // undefined until the option or the first rows say
+  private values = new Float32Array(0);
+  private classIds = new Int32Array(0);
   private capacity: number;
   private readonly slots = new Map<ExampleId, number>();
   private slotIds: Array<ExampleId | undefined> = [];
@@ -108,8 +121,12 @@ export class TeacherCache implements Teacher {
     this.storedTemperature = options.temperature;
     if (options.numClasses !== undefined) positiveInteger(options.numClasses, 'numClasses');
     this.classes = options.numClasses;
+    if (options.topK !== undefined) {
+      assertTopKOption(options.topK, this.classes);
+      this.k = options.topK;
+      this.form = 'top-k';
+    }
     this.capacity = positiveInteger(options.initialCapacity ?? DEFAULT_CAPACITY, 'initialCapacity');
-    this.values = new Float32Array(this.classes === undefined ? 0 : this.capacity * this.classes);
   }
 
   /** Rows stored. */
@@ -117,9 +134,18 @@ export class TeacherCache implements Teacher {
     return this.slots.size;
   }
 
-  /** Values per row; undefined until the first rows are stored (unless given). */
+  /** The teacher's class count (values per full row); undefined until known. */
   get numClasses(): number | undefined {
     return this.classes;
+  }
+
+  /** k for a top-k cache (values and class ids per row); undefined for full rows. */
+  get topK(): number | undefined {
+    return this.k;
+  }
+
+  private get width(): number {
+    return (this.form === 'top-k' ? this.k : this.classes) ?? 0; // values per stored row
   }
 
   /** `'string'` or `'number'` once ids are stored. */
@@ -146,22 +172,21 @@ export class TeacherCache implements Teacher {
    * Stores rows by id.
    *
    * @param ids - One id per row (an array, or a 1-D string/int32/float32 tensor, read synchronously).
-   * @param logits - `[rows, numClasses]`: a 2-D tensor, nested arrays, or a flat row-major `Float32Array`.
+   * @param logits - `[rows, numClasses]`: a 2-D tensor, nested arrays, or a flat row-major `Float32Array`
+   *   (cut to the top k in a top-k cache); or top-k rows as `TopKLogits` (`{ ids, logits }` tensors, `[rows, k]`).
    * @param options - See {@link TeacherCacheSetOptions}.
    * @throws {@link KdDataError} `DUPLICATE_ID` (an id already stored, or twice in `ids`), `ID_TYPE_MISMATCH`,
-   *   `NON_FINITE_TEACHER_OUTPUT`, naming the id; nothing is stored then.
+   *   `NON_FINITE_TEACHER_OUTPUT`, `INVALID_TOP_K_IDS`, naming the id; nothing is stored then.
    * @throws {@link KdShapeError} `CLASS_COUNT_MISMATCH`, `LENGTH_MISMATCH`.
+   * @throws {@link KdConfigError} `INVALID_TOP_K`: top-k rows in a full cache, another k, or k ≥ the class count.
    */
-  set(
-    ids: readonly ExampleId[] | tf.Tensor,
-    logits: CacheRows,
-    options: TeacherCacheSetOptions = {},
-  ): void {
+  set(ids: readonly ExampleId[] | tf.Tensor, logits: CacheRows, options: TeacherCacheSetOptions = {}): void {
     const idList = ids instanceof tf.Tensor ? idsOfValues(ids, ids.dataSync() as unknown as ArrayLike<unknown>) : ids;
     const rows = idList.length;
-    const { values, numClasses } = rowValues(idList, logits, this.classes);
+    const { values, numClasses, topIds } = rowValues(idList, logits, this.classes);
     if (rows === 0) return;
-    this.addBatch({ ids: [...idList], logits: values, numClasses, ...(options.locate ? { locate: options.locate } : {}) }, options);
+    const batch: TeacherOutputBatch = { ids: [...idList], logits: values, numClasses, ...(topIds ? { topIds } : {}) };
+    this.addBatch(options.locate ? { ...batch, locate: options.locate } : batch, options);
   }
 
   /**
@@ -173,33 +198,19 @@ export class TeacherCache implements Teacher {
    */
   addBatch(batch: TeacherOutputBatch, options: { overwrite?: boolean } = {}): void {
     assertBatchShape(batch);
-    const { ids, logits, numClasses } = batch;
+    const { ids } = batch;
     const where = (row: number) => () => `${batch.locate?.(row) ?? `row ${row}`} (id ${formatId(ids[row])})`;
     if (ids.length === 0) return;
-    assertClassCount(numClasses, this.classes, () => `${where(0)()}: the cache holds rows of ${this.classes} classes, this batch`);
+    const rows = cacheForm(batch, { form: this.form, k: this.k, classes: this.classes }, where);
+    const { values: logits, width: numClasses } = rows;
     // Check everything first: a failing batch stores nothing.
-    const seen = new Set<ExampleId>();
-    const kindBefore = this.idChecker.idKind;
-    try {
-      for (let row = 0; row < ids.length; row++) {
-        const id = this.idChecker.check(ids[row], where(row));
-        if ((!options.overwrite && this.slots.has(id)) || seen.has(id)) {
-          throw new KdDataError(
-            'DUPLICATE_ID',
-            `${where(row)()}: this id is already ${seen.has(id) ? 'earlier in the same batch' : 'in the cache'}: ` +
-              'ids must be unique per example (pass { overwrite: true } to replace rows on purpose)',
-          );
-        }
-        seen.add(id);
-        assertFiniteRow(logits, row * numClasses, numClasses, where(row));
-      }
-    } catch (error) {
-      if (kindBefore === undefined && this.size === 0) this.idChecker.reset();
-      throw error;
-    }
-    if (this.classes === undefined) {
-      this.classes = numClasses;
+    checkNewIds(ids, this.idChecker, (id) => !options.overwrite && this.slots.has(id), this.size === 0, where);
+    this.form = rows.form;
+    this.k = rows.k;
+    this.classes = rows.classes;
+    if (this.values.length === 0) {
       this.values = new Float32Array(this.capacity * numClasses);
+      if (rows.classIds !== undefined) this.classIds = new Int32Array(this.capacity * numClasses);
     }
     for (let row = 0; row < ids.length; row++) {
       const id = ids[row]!;
@@ -212,6 +223,7 @@ export class TeacherCache implements Teacher {
         this.slots.set(id, slot);
       }
       this.values.set(logits.subarray(row * numClasses, (row + 1) * numClasses), slot * numClasses);
+      if (rows.classIds !== undefined) this.classIds.set(rows.classIds.subarray(row * numClasses, (row + 1) * numClasses), slot * numClasses);
     }
   }
 
@@ -221,26 +233,59 @@ export class TeacherCache implements Teacher {
    * @param ids - Ids (an array, or a 1-D tensor, read synchronously).
    * @returns A float32 Tensor2D.
    * @throws {@link KdDataError} `MISSING_ID` naming the first id not stored; `ID_TYPE_MISMATCH`.
+   * @throws {@link KdConfigError} `INVALID_TOP_K` for a top-k cache: use {@link TeacherCache.getTopK}.
    */
   get(ids: readonly ExampleId[] | tf.Tensor): tf.Tensor2D {
+    if (this.form === 'top-k') throw topKCacheAsFull('get');
     const idList = ids instanceof tf.Tensor ? idsOfValues(ids, ids.dataSync() as unknown as ArrayLike<unknown>) : ids;
     return tf.tensor2d(this.lookup(idList), [idList.length, this.classes ?? 0], 'float32');
   }
 
   /**
-   * The rows of `ids` as a flat row-major `Float32Array` (no tensor).
+   * The top-k rows of `ids`, in that order (a top-k cache only): new tensors the caller disposes.
+   *
+   * @param ids - Ids (an array, or a 1-D tensor, read synchronously).
+   * @returns `TopKLogits`: int32 class ids and float32 logits, both `[ids.length, k]`.
+   * @throws {@link KdDataError} `MISSING_ID` naming the first id not stored; `ID_TYPE_MISMATCH`.
+   * @throws {@link KdConfigError} `INVALID_TOP_K` for a cache of full rows: use {@link TeacherCache.get}.
+   */
+  getTopK(ids: readonly ExampleId[] | tf.Tensor): TopKLogits {
+    if (this.form !== 'top-k') throw fullCacheAsTopK();
+    const idList = ids instanceof tf.Tensor ? idsOfValues(ids, ids.dataSync() as unknown as ArrayLike<unknown>) : ids;
+    const values = this.lookup(idList);
+    const classIds = this.lookupClassIds(idList);
+    return { ids: tf.tensor2d(classIds, [idList.length, this.k!], 'int32'), logits: tf.tensor2d(values, [idList.length, this.k!], 'float32') };
+  }
+
+  /**
+   * The rows of `ids` as a flat row-major `Float32Array` (no tensor); a top-k cache's k values a row.
    *
    * @param ids - Ids.
-   * @returns `ids.length × numClasses` values.
+   * @returns `ids.length × numClasses` values (`× k` in a top-k cache).
    * @throws {@link KdDataError} `MISSING_ID` naming the first id not stored; `ID_TYPE_MISMATCH`.
    */
   lookup(ids: readonly ExampleId[]): Float32Array {
-    const C = this.classes ?? 0;
-    const out = new Float32Array(ids.length * C);
+    return this.gather(ids, this.values, new Float32Array(ids.length * this.width));
+  }
+
+  /**
+   * A top-k cache's class ids of `ids`, row-major (no tensor).
+   *
+   * @param ids - Ids.
+   * @returns `ids.length × k` class ids, in the order of {@link TeacherCache.lookup}'s values.
+   * @throws {@link KdDataError} `MISSING_ID`; {@link KdConfigError} `INVALID_TOP_K` for a cache of full rows.
+   */
+  lookupClassIds(ids: readonly ExampleId[]): Int32Array {
+    if (this.form !== 'top-k') throw fullCacheAsTopK();
+    return this.gather(ids, this.classIds, new Int32Array(ids.length * this.width));
+  }
+
+  private gather<T extends Float32Array | Int32Array>(ids: readonly ExampleId[], store: T, out: T): T {
+    const C = this.width;
     ids.forEach((id, row) => {
       const slot = this.slots.get(id);
-      if (slot === undefined) throw this.missing(id, row);
-      out.set(this.values.subarray(slot * C, (slot + 1) * C), row * C);
+      if (slot === undefined) throw missingId(id, row, this.idKind, this.size);
+      out.set(store.subarray(slot * C, (slot + 1) * C), row * C);
     });
     return out;
   }
@@ -266,15 +311,16 @@ export class TeacherCache implements Teacher {
    *
    * @param _inputs - Ignored: the rows are looked up by id.
    * @param context - `ids` (required) and the temperature.
-   * @returns A new `[batch, numClasses]` tensor.
+   * @returns A new `[batch, numClasses]` tensor; for a top-k cache, `TopKLogits` (`[batch, k]` int32 class
+   *   ids and logits), which `distillationLoss` (`kind: 'kl'`) takes in place of full logits.
    * @throws {@link KdConfigError} `IDS_REQUIRED` without `context.ids`; `INVALID_TEMPERATURE` for
    *   temperature-dependent rows asked at another temperature.
    * @throws {@link KdDataError} `MISSING_ID` naming the id; `ID_TYPE_MISMATCH`.
    */
-  async predict(_inputs: ModelInputs, context: TeacherContext): Promise<tf.Tensor2D> {
+  async predict(_inputs: ModelInputs, context: TeacherContext): Promise<tf.Tensor2D | TopKLogits> {
     this.checkTemperature(context.temperature);
     const ids = await readContextIds(context, 'TeacherCache');
-    return this.get(ids);
+    return this.form === 'top-k' ? this.getTopK(ids) : this.get(ids);
   }
 
   /**
@@ -296,17 +342,16 @@ export class TeacherCache implements Teacher {
    */
   *batches(batchSize = 4096): Generator<TeacherOutputBatch> {
     positiveInteger(batchSize, 'batchSize');
-    const C = this.classes ?? 0;
-    const holes = this.freeSlots.length > 0;
+    const C = this.width;
+    const top = this.form === 'top-k' ? (this.classes === undefined ? {} : { classCount: this.classes }) : undefined;
     for (let start = 0; start < this.slotIds.length; start += batchSize) {
       const end = Math.min(start + batchSize, this.slotIds.length);
-      if (!holes) {
-        yield { ids: this.slotIds.slice(start, end) as ExampleId[], logits: this.values.subarray(start * C, end * C), numClasses: C };
-        continue;
-      }
-      const ids: ExampleId[] = [];
-      for (let slot = start; slot < end; slot++) if (this.slotIds[slot] !== undefined) ids.push(this.slotIds[slot]!);
-      if (ids.length > 0) yield { ids, logits: this.lookup(ids), numClasses: C };
+      const ids = this.slotIds.slice(start, end).filter((id) => id !== undefined);
+      if (ids.length === 0) continue;
+      const whole = ids.length === end - start; // no deleted rows here: views of the store
+      const logits = whole ? this.values.subarray(start * C, end * C) : this.lookup(ids);
+      if (top === undefined) yield { ids, logits, numClasses: C };
+      else yield { ids, logits, numClasses: C, topIds: whole ? this.classIds.subarray(start * C, end * C) : this.lookupClassIds(ids), ...top };
     }
   }
 
@@ -342,7 +387,11 @@ export class TeacherCache implements Teacher {
   ): Promise<TeacherCache> {
     const adapted = asTeacher(teacher, { outputs: options.outputs });
     const temperature = options.temperature ?? 1;
-    const cache = new TeacherCache({ outputs: teacherOutputSpec(adapted), temperature });
+    const cache = new TeacherCache({
+      outputs: teacherOutputSpec(adapted),
+      temperature,
+      ...(options.topK === undefined ? {} : { topK: options.topK }),
+    });
     await scoreInto(cache, adapted, data, { ...options, temperature });
     return cache;
   }
@@ -380,38 +429,22 @@ export class TeacherCache implements Teacher {
   /** @internal Throws when temperature-dependent rows are asked at another temperature. */
   checkTemperature(temperature: number): void {
     if (this.outputs.exactness === 'temperature-dependent' && this.storedTemperature !== undefined && temperature !== this.storedTemperature) {
-      throw new KdConfigError(
-        'INVALID_TEMPERATURE',
-        `the cached teacher outputs were computed at temperature ${this.storedTemperature} and are exact only there ` +
-          `(the teacher is temperature-dependent), but temperature ${temperature} was asked: distill at ` +
-          `${this.storedTemperature}, or fill a new cache at ${temperature}`,
-      );
+      throw temperatureMismatch(this.storedTemperature, temperature);
     }
   }
 
   private ensureCapacity(rows: number): void {
-    if (rows <= this.capacity && this.values.length >= rows * (this.classes ?? 0)) return;
+    if (rows <= this.capacity && this.values.length >= rows * this.width) return;
     let capacity = Math.max(this.capacity, 1);
     while (capacity < rows) capacity *= 2;
-    const grown = new Float32Array(capacity * this.classes!);
+    const grown = new Float32Array(capacity * this.width);
     grown.set(this.values);
     this.values = grown;
-    this.capacity = capacity;
-  }
-
-  private missing(id: ExampleId, row: number): KdDataError {
-    const kind = typeof id === 'string' ? 'string' : 'number';
-    if (this.idKind !== undefined && kind !== this.idKind) {
-      return new KdDataError(
-        'ID_TYPE_MISMATCH',
-        `batch row ${row} has id ${formatId(id)} (a ${kind}) but the cache holds ${this.idKind} ids: give the dataset ` +
-          'ids of the same type as the teacher outputs (17 and "17" are different ids)',
-      );
+    if (this.form === 'top-k') {
+      const grownIds = new Int32Array(capacity * this.width);
+      grownIds.set(this.classIds);
+      this.classIds = grownIds;
     }
-    return new KdDataError(
-      'MISSING_ID',
-      `no teacher output for id ${formatId(id)} (batch row ${row}; the cache holds ${this.size} rows): compute it, ` +
-        'or check that the dataset ids match the ids of the teacher outputs',
-    );
+    this.capacity = capacity;
   }
 }

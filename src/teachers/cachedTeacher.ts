@@ -5,10 +5,19 @@ import { readContextIds } from './ids.js';
 import { TeacherCache } from './TeacherCache.js';
 import type { ModelInputs } from '../inputs/modelInputs.js';
 import { teacherOutputSpec, type TeacherOutputs, type TeacherOutputSpec } from './outputSpec.js';
-import { asTeacher, teacherModels, type Teacher, type TeacherContext, type TeacherLike, type TeacherModels } from './teacher.js';
+import {
+  asTeacher,
+  teacherModels,
+  type Teacher,
+  type TeacherContext,
+  type TeacherLike,
+  type TeacherModels,
+  type TeacherPrediction,
+} from './teacher.js';
+import { isTopKLogits, type TopKLogits } from '../losses/topK.js';
 
 /** A teacher that fills a {@link TeacherCache} as it goes; see {@link cachedTeacher}. */
-export interface CachedTeacher extends Teacher {
+export interface CachedTeacher extends Teacher<TeacherPrediction> {
   /** The rows computed so far. */
   readonly cache: TeacherCache;
   /** The wrapped teacher, adapted to the {@link Teacher} interface. */
@@ -31,10 +40,16 @@ export interface CachedTeacher extends Teacher {
  * whichever came first. (Within one batch, an id whose rows differ is
  * refused with `DUPLICATE_ID`.)
  *
+ * With `topK: k`, the cache keeps each row's k largest logits and their class
+ * ids (k·8 bytes a row) and every batch is served as `TopKLogits` (for
+ * `kind: 'kl'`), the first epoch included.
+ *
  * @param teacher - Any teacher (model, function, {@link Teacher}).
- * @param options - `outputs` overrides what the teacher returns; `initialCapacity` sizes the store.
+ * @param options - `outputs` overrides what the teacher returns; `initialCapacity` sizes the store; `topK`
+ *   keeps the top k of each row (see `TeacherCacheOptions.topK`).
  * @returns A {@link CachedTeacher} (its `source` is `teacher`): use it as the Distiller's teacher, with `fitDataset` elements carrying `id`.
- * @throws (from `predict`) {@link KdConfigError} `IDS_REQUIRED` when a batch has no ids.
+ * @throws {@link KdConfigError} `INVALID_TOP_K` for a `topK` that is not a positive integer; (from `predict`)
+ *   `IDS_REQUIRED` when a batch has no ids, `INVALID_TOP_K` when topK is not below the teacher's class count.
  *
  * @example
  * ```ts
@@ -66,9 +81,9 @@ export interface CachedTeacher extends Teacher {
  */
 export function cachedTeacher(
   teacher: TeacherLike,
-  options: { outputs?: TeacherOutputs | TeacherOutputSpec; initialCapacity?: number } = {},
+  options: { outputs?: TeacherOutputs | TeacherOutputSpec; initialCapacity?: number; topK?: number } = {},
 ): CachedTeacher {
-  return new CachingTeacher(asTeacher(teacher, { outputs: options.outputs }), teacher, options.initialCapacity);
+  return new CachingTeacher(asTeacher(teacher, { outputs: options.outputs }), teacher, options);
 }
 
 class CachingTeacher implements CachedTeacher {
@@ -79,10 +94,15 @@ class CachingTeacher implements CachedTeacher {
   constructor(
     readonly teacher: Teacher,
     readonly source: TeacherLike,
-    initialCapacity: number | undefined,
+    options: { initialCapacity?: number; topK?: number },
   ) {
     this.outputs = teacherOutputSpec(teacher);
-    this.cache = new TeacherCache({ outputs: this.outputs, ...(initialCapacity === undefined ? {} : { initialCapacity }) });
+    const { initialCapacity, topK } = options;
+    this.cache = new TeacherCache({
+      outputs: this.outputs,
+      ...(initialCapacity === undefined ? {} : { initialCapacity }),
+      ...(topK === undefined ? {} : { topK }),
+    });
   }
 
   /** The wrapped teacher's LayersModels: the Distiller checks the student shares none of their weights. */
@@ -90,29 +110,24 @@ class CachingTeacher implements CachedTeacher {
     return teacherModels(this.teacher);
   }
 
-  async predict(inputs: ModelInputs, context: TeacherContext): Promise<tf.Tensor> {
+  async predict(inputs: ModelInputs, context: TeacherContext): Promise<TeacherPrediction> {
     this.cache.checkTemperature(context.temperature);
     const ids = await readContextIds(context, 'cachedTeacher');
+    const serve = () => (this.cache.topK === undefined ? this.cache.get(ids) : this.cache.getTopK(ids));
     const unseen = ids.filter((id) => !this.cache.has(id));
-    if (unseen.length === 0) return this.cache.get(ids);
+    if (unseen.length === 0) return serve();
     this.teacherCalls++;
-    const out = await this.teacher.predict(inputs, context);
+    const out = (await this.teacher.predict(inputs, context)) as TeacherPrediction;
     let keep = false;
     try {
-      if (out.rank !== 2 || out.shape[0] !== ids.length) {
-        throw new KdShapeError(
-          'BATCH_SIZE_MISMATCH',
-          `the teacher returned [${out.shape.join(', ')}] for a batch of ${ids.length} ids: it must return [batch, classes]`,
-        );
-      }
-      const C = out.shape[1]!;
-      const values = (await out.data()) as Float32Array;
+      const rows = await predictionRows(out, ids.length);
+      const { values, classIds, width: C } = rows;
       const newRows = new Map<ExampleId, number>();
       ids.forEach((id, row) => {
         if (this.cache.has(id)) return;
         const first = newRows.get(id);
         if (first === undefined) newRows.set(id, row);
-        else if (!sameRow(values, first, row, C)) {
+        else if (!sameRow(values, first, row, C) || (classIds !== undefined && !sameRow(classIds, first, row, C))) {
           throw new KdDataError(
             'DUPLICATE_ID',
             `batch rows ${first} and ${row} share id ${formatId(id)} but the teacher scores them differently: ` +
@@ -121,21 +136,50 @@ class CachingTeacher implements CachedTeacher {
         }
       });
       const newIds = [...newRows.keys()];
-      const rows = new Float32Array(newIds.length * C);
-      newIds.forEach((id, k) => rows.set(values.subarray(newRows.get(id)! * C, (newRows.get(id)! + 1) * C), k * C));
-      this.cache.addBatch({ ids: newIds, logits: rows, numClasses: C });
+      const pick = <T extends Float32Array | Int32Array>(from: T, into: T): T => {
+        newIds.forEach((id, k) => into.set(from.subarray(newRows.get(id)! * C, (newRows.get(id)! + 1) * C), k * C));
+        return into;
+      };
+      const batch = { ids: newIds, logits: pick(values, new Float32Array(newIds.length * C)), numClasses: C };
+      this.cache.addBatch(classIds === undefined ? batch : { ...batch, topIds: pick(classIds, new Int32Array(newIds.length * C)) });
       this.cache.recordTemperature(context.temperature);
-      // All rows new: the teacher's own tensor is the answer. Otherwise serve
+      // All rows new and stored as given: the teacher's own tensor is the answer. Otherwise serve
       // every row from the cache, so repeated ids get the row stored first.
-      keep = unseen.length === ids.length && newIds.length === ids.length;
-      return keep ? (out.dtype === 'float32' ? out : tf.cast(out, 'float32')) : this.cache.get(ids);
+      if (out instanceof tf.Tensor && this.cache.topK === undefined && unseen.length === ids.length && newIds.length === ids.length) {
+        keep = true;
+        return out.dtype === 'float32' ? out : tf.cast(out, 'float32');
+      }
+      return serve();
     } finally {
-      if (!keep || out.dtype !== 'float32') out.dispose();
+      if (isTopKLogits(out)) tf.dispose([out.ids, out.logits]);
+      else if (!keep || out.dtype !== 'float32') out.dispose();
     }
   }
 }
 
-function sameRow(values: Float32Array, a: number, b: number, C: number): boolean {
+/** A teacher's output for `rows` ids as flat rows: full rows, or top-k rows with their class ids. */
+async function predictionRows(
+  out: TeacherPrediction,
+  rows: number,
+): Promise<{ values: Float32Array; classIds?: Int32Array; width: number }> {
+  const shape = isTopKLogits(out) ? out.logits.shape : out.shape;
+  if (shape.length !== 2 || shape[0] !== rows || (isTopKLogits(out) && out.ids.shape.join() !== shape.join())) {
+    throw new KdShapeError(
+      'BATCH_SIZE_MISMATCH',
+      `the teacher returned [${shape.join(', ')}] for a batch of ${rows} ids: it must return [batch, classes] ` +
+        '(or top-k ids and logits, both [batch, k])',
+    );
+  }
+  if (!isTopKLogits(out)) return { values: Float32Array.from((await out.data()) as Float32Array), width: shape[1]! };
+  const top: TopKLogits = out;
+  return {
+    values: Float32Array.from((await top.logits.data()) as Float32Array),
+    classIds: Int32Array.from((await top.ids.data()) as Int32Array),
+    width: shape[1]!,
+  };
+}
+
+function sameRow(values: Float32Array | Int32Array, a: number, b: number, C: number): boolean {
   for (let c = 0; c < C; c++) if (!Object.is(values[a * C + c], values[b * C + c])) return false;
   return true;
 }

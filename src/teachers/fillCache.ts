@@ -4,7 +4,8 @@ import type { ExampleId } from '../io/teacherOutputs.js';
 import { DEFAULT_BATCH_SIZE, disposeBatch, isDatasetLike, positiveInteger, type DatasetLike, type DistillationBatch } from '../inputs/batches.js';
 import { mapInputs, tensorsOf, type ModelInputs } from '../inputs/modelInputs.js';
 import { idsRequired, idTensor, readIds } from './ids.js';
-import type { Teacher } from './teacher.js';
+import { isTopKLogits } from '../losses/topK.js';
+import type { Teacher, TeacherPrediction } from './teacher.js';
 import type { TeacherCache } from './TeacherCache.js';
 
 /** What `TeacherCache.fromTeacher` scores: tensors with one id per row, or a dataset of batches with ids. */
@@ -24,18 +25,21 @@ export async function scoreInto(
 ): Promise<void> {
   const { temperature } = options;
   const score = async (inputs: ModelInputs, ids: tf.Tensor) => {
-    const out = await teacher.predict(inputs, { temperature, ids });
+    const out = (await teacher.predict(inputs, { temperature, ids })) as TeacherPrediction;
     try {
       const idList = await readIds(ids, 'the ids');
-      if (out.rank !== 2 || out.shape[0] !== idList.length) {
+      const values = isTopKLogits(out) ? out.logits : out;
+      if (values.rank !== 2 || values.shape[0] !== idList.length || (isTopKLogits(out) && out.ids.shape.join() !== values.shape.join())) {
         throw new KdShapeError(
           'BATCH_SIZE_MISMATCH',
-          `the teacher returned [${out.shape.join(', ')}] for a batch of ${idList.length} ids: it must return [batch, classes]`,
+          `the teacher returned [${values.shape.join(', ')}] for a batch of ${idList.length} ids: it must return [batch, classes] ` +
+            '(or top-k ids and logits, both [batch, k])',
         );
       }
-      cache.addBatch({ ids: idList, logits: Float32Array.from((await out.data()) as Float32Array), numClasses: out.shape[1]! });
+      const batch = { ids: idList, logits: Float32Array.from((await values.data()) as Float32Array), numClasses: values.shape[1]! };
+      cache.addBatch(isTopKLogits(out) ? { ...batch, topIds: Int32Array.from((await out.ids.data()) as Int32Array) } : batch);
     } finally {
-      out.dispose();
+      tf.dispose(isTopKLogits(out) ? [out.ids, out.logits] : out);
     }
   };
   if (isDatasetLike<DistillationBatch>(data)) {

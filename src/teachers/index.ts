@@ -14,6 +14,7 @@ export {
   type TeacherFunction,
   type TeacherLike,
   type TeacherModels,
+  type TeacherPrediction,
 } from './teacher.js';
 export {
   teacherOutputSpec,

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { KdConfigError } from '../errors.js';
 import { orderInputs, type ModelInputs } from '../inputs/modelInputs.js';
+import type { TopKLogits } from '../losses/topK.js';
 import { outputSpecOf, type TeacherOutputs, type TeacherOutputSpec } from './outputSpec.js';
 
 // Defined with the rest of the output vocabulary in outputSpec.ts; re-exported for the teacher adapters.
@@ -19,11 +20,20 @@ export interface TeacherContext {
 }
 
 /**
+ * What a teacher's `predict` may return: `[batch, classes]` logits (or
+ * probabilities), or top-k outputs (`TopKLogits`: the k largest logits of
+ * each row and their class ids), as a top-k {@link TeacherCache} serves them.
+ */
+export type TeacherPrediction = tf.Tensor | TopKLogits;
+
+/**
  * A frozen model that scores a batch. Anything implementing this can teach:
  * kd-ts adapts `tf.LayersModel`s, GraphModel-like objects and plain
  * functions to it with {@link asTeacher}.
  *
- * The returned tensor is owned by the caller, who disposes it.
+ * The returned tensor is owned by the caller, who disposes it. `Output` is
+ * what `predict` returns: tensors by default; `Teacher<TeacherPrediction>`
+ * for a teacher that may return top-k outputs (a top-k `TeacherCache`).
  *
  * @example
  * ```ts
@@ -37,9 +47,9 @@ export interface TeacherContext {
  * };
  * ```
  */
-export interface Teacher {
-  /** Scores a batch: `[batch, classes]` logits (or probabilities, see `outputs`). */
-  predict(inputs: ModelInputs, context: TeacherContext): tf.Tensor | Promise<tf.Tensor>;
+export interface Teacher<Output extends TeacherPrediction = tf.Tensor> {
+  /** Scores a batch: `[batch, classes]` logits (or probabilities, see `outputs`), or top-k outputs. */
+  predict(inputs: ModelInputs, context: TeacherContext): Output | Promise<Output>;
   /**
    * What `predict` returns: `'logits'` (the default when absent) or
    * `'probs'`, or a full {@link TeacherOutputSpec} when the outputs are
@@ -83,8 +93,8 @@ export interface GraphModelLike {
   executeAsync?(inputs: ModelInputs, outputs?: string | string[]): Promise<tf.Tensor | tf.Tensor[]>;
 }
 
-/** Anything {@link asTeacher} accepts. */
-export type TeacherLike = Teacher | tfl.LayersModel | GraphModelLike | TeacherFunction;
+/** Anything {@link asTeacher} accepts: a {@link Teacher} may return top-k outputs. */
+export type TeacherLike = Teacher<TeacherPrediction> | tfl.LayersModel | GraphModelLike | TeacherFunction;
 
 /** Options of {@link asTeacher}. */
 export interface AsTeacherOptions {

@@ -13,6 +13,7 @@ import {
   type ModelInputs,
   type Teacher,
   type TeacherContext,
+  type TeacherPrediction,
 } from '../../src/index.js';
 import { readJsonlTeacherOutputs } from '../../src/io/index.js';
 import { zipTeacherOutputs } from '../../src/teachers/index.js';
@@ -74,12 +75,12 @@ function dataset(options: { shuffle: boolean; seed?: number; ids?: (i: number) =
 }
 
 /** Wraps a teacher, recording each example's id, inputs and the target it got. */
-function recording(inner: Teacher) {
+function recording(inner: Teacher<TeacherPrediction>) {
   const records: Array<{ id: ExampleId; x: number[]; target: number[] }> = [];
   const teacher: Teacher = {
     outputs: inner.outputs,
     async predict(inputs: ModelInputs, context: TeacherContext) {
-      const out = await inner.predict(inputs, context);
+      const out = (await inner.predict(inputs, context)) as tf.Tensor;
       const x = (await (inputs as tf.Tensor).array()) as number[][];
       const ids = (await context.ids!.array()) as ExampleId[];
       const targets = (await out.array()) as number[][];
@@ -90,7 +91,7 @@ function recording(inner: Teacher) {
   return { teacher, records };
 }
 
-async function train(teacher: Teacher, data: ReturnType<typeof dataset>, epochs: number) {
+async function train(teacher: Teacher<TeacherPrediction>, data: ReturnType<typeof dataset>, epochs: number) {
   const distiller = new Distiller({ teacher, student: mlp(FEATURES, 4, 3, 7) });
   distiller.compile({ optimizer: tf.train.sgd(0.05), temperature: 2 });
   return distiller.fitDataset(data, { epochs });
@@ -145,15 +146,14 @@ describe('TeacherCache', () => {
   it('predict serves by id, and requires ids', async () => {
     const cache = new TeacherCache();
     cache.set([10, 20], [[1, 0], [0, 1]]);
-    const out = await cache.predict(tf.zeros([2, 3]), { temperature: 1, ids: tf.tensor1d([20, 10], 'int32') });
+    const out = (await cache.predict(tf.zeros([2, 3]), { temperature: 1, ids: tf.tensor1d([20, 10], 'int32') })) as tf.Tensor;
     expect(out.arraySync()).toEqual([[0, 1], [1, 0]]);
     tf.dispose(out);
     await expect(cache.predict(tf.zeros([2, 3]), { temperature: 1 })).rejects.toSatisfy(
       (e: unknown) => e instanceof KdConfigError && e.code === 'IDS_REQUIRED' && /add an `id` tensor to the dataset elements/.test(e.message),
     );
     // tf.data gives float32 ids: fine below 2^24, refused from there on, and never fractional.
-    const ok = await cache.predict(tf.zeros([1, 1]), { temperature: 1, ids: tf.tensor1d([10], 'float32') });
-    ok.dispose();
+    ((await cache.predict(tf.zeros([1, 1]), { temperature: 1, ids: tf.tensor1d([10], 'float32') })) as tf.Tensor).dispose();
     await expect(cache.predict(tf.zeros([1, 1]), { temperature: 1, ids: tf.tensor1d([16777216], 'float32') })).rejects.toMatchObject({
       code: 'ID_TYPE_MISMATCH',
       message: expect.stringContaining('16777217 becomes 16777216'),
@@ -249,8 +249,8 @@ describe('cachedTeacher with Distiller.fitDataset', () => {
     expect(cached.cache.outputs).toEqual(cached.outputs);
     const x = tf.tensor2d([features(1)]);
     const ids = tf.tensor1d([1], 'int32');
-    (await cached.predict(x, { temperature: 2, ids })).dispose();
-    (await cached.predict(x, { temperature: 2, ids })).dispose();
+    ((await cached.predict(x, { temperature: 2, ids })) as tf.Tensor).dispose();
+    ((await cached.predict(x, { temperature: 2, ids })) as tf.Tensor).dispose();
     await expect(cached.predict(x, { temperature: 4, ids })).rejects.toMatchObject({ code: 'INVALID_TEMPERATURE' });
     tf.dispose([x, ids]);
   });
