@@ -117,6 +117,8 @@ export function stepSettings(options: ScheduledOptions, config: ResolvedLossConf
       }
       if (training && at !== undefined) lastTrained = at;
       const where = at ?? lastTrained ?? RUN_START;
+      // Without schedules nothing is kept: the optimizer's own rate may change between steps (a callback).
+      if (scheduled.length === 0) return evaluateAt(where);
       if (last?.at !== where) last = { at: where, settings: evaluateAt(where) };
       return last.settings;
     },

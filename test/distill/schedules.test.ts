@@ -236,6 +236,17 @@ describe('learningRate', () => {
     tf.dispose([x, teacherLogits]);
   });
 
+  it("without a learningRate option, the logs follow the optimizer's own rate as it changes", async () => {
+    const optimizer = tf.train.sgd(0.1);
+    const step = createTrainStep({ student: mlp(6, 4, 3, 3), optimizer, temperature: 2 });
+    const x = tf.randomNormal([4, 6]);
+    const teacherLogits = tf.randomNormal([4, 3]);
+    expect((await step({ inputs: x, teacherLogits })).learningRate).toBe(0.1);
+    optimizer.setLearningRate(0.02);
+    expect((await step({ inputs: x, teacherLogits })).learningRate).toBe(0.02);
+    tf.dispose([x, teacherLogits]);
+  });
+
   it('SGD: Δw = −lr · g with the scheduled lr', async () => {
     const student = mlp(6, 4, 3, 3);
     const x = tf.randomNormal([8, 6]);
