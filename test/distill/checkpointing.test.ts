@@ -32,12 +32,12 @@ const teacher = withSeed(1, () => tfl.sequential({ layers: [tfl.layers.dense({ u
 const x = withSeed(2, () => tf.randomNormal([40, 6]));
 const y = withSeed(3, () => tf.randomUniform([40], 0, 4, 'int32'));
 
-function build(optimizer: () => tf.Optimizer = () => tf.train.adam(0.01)) {
+function build(optimizer: () => tf.Optimizer = () => tf.train.adam(0.01), temperature: number | ((at: { epoch: number }) => number) = ({ epoch }) => 4 - epoch) {
   const student = withSeed(4, () =>
     tfl.sequential({ layers: [tfl.layers.dense({ units: 8, activation: 'relu', inputShape: [6] }), tfl.layers.dropout({ rate: 0.3 }), tfl.layers.dense({ units: 4 })] }),
   );
   const distiller = new Distiller({ teacher, student });
-  distiller.compile({ optimizer: optimizer(), temperature: ({ epoch }) => 4 - epoch, alpha: 0.3 });
+  distiller.compile({ optimizer: optimizer(), temperature, alpha: 0.3 });
   return distiller;
 }
 
@@ -109,4 +109,50 @@ describe('fit with checkpoints: resume', () => {
     await expect(build().fit(x, y, { resume: true })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
     await expect(build().fit(x, y, { checkpoint: { store: memoryStore() }, parallel: {} as never })).rejects.toMatchObject({ code: 'PARALLEL_UNSUPPORTED' });
   });
+
+  it('fitDataset: everySteps without deterministic is refused; epoch-end checkpoints resume at the epoch boundary', async () => {
+    const dataset = { iterator: async () => { let i = 0; return { next: async () => (i < 5 ? { done: false as const, value: { xs: tf.slice(x, [8 * i], [8]), ys: tf.slice(y, [8 * i++], [8]) } } : { done: true as const, value: undefined }) }; } };
+    await expect(build().fitDataset(dataset, { checkpoint: { store: memoryStore(), everySteps: 2 } })).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringMatching(/deterministic: true/) });
+    const straight = build();
+    const h0 = await straight.fitDataset(dataset, { epochs: 2, seed: 5 });
+    const store = memoryStore();
+    await build().fitDataset(dataset, { epochs: 1, seed: 5, checkpoint: { store } });
+    const resumed = build();
+    const h1 = await resumed.fitDataset(dataset, { epochs: 2, seed: 5, checkpoint: { store }, resume: true });
+    expect(h1.history).toEqual(h0.history);
+    expect(bits(resumed.student)).toEqual(bits(straight.student));
+  });
+
+  it('keeps earlyStopping\'s patience across a resume, and the best epoch apart (keepBest)', async () => {
+    const validationData: [tf.Tensor, tf.Tensor] = [x, y];
+    const run = (store: ReturnType<typeof memoryStore>, epochs: number, resume: boolean) =>
+      build(() => tf.train.sgd(1), 2).fit(x, y, {
+        epochs, batchSize: 8, seed: 7, validationData, resume,
+        callbacks: tfl.callbacks.earlyStopping({ monitor: 'val_loss', patience: 3, minDelta: 10 }),
+        checkpoint: { store, keepBest: { monitor: 'val_loss' } },
+      });
+    const h0 = await run(memoryStore(), 8, false);
+    const store = memoryStore(1);
+    await run(store, 3, false);
+    const h1 = await run(store, 8, true);
+    expect(h0.epoch).toEqual([0, 1, 2, 3]); // no gain of 10: stopped after 3 epochs' patience
+    expect(h1.epoch).toEqual(h0.epoch);
+    expect(h1.history).toEqual(h0.history);
+    const losses = h0.history.val_loss as number[];
+    const best = (await store.read('best')).manifest as { position: { epoch: number } };
+    expect(best.position.epoch).toBe(losses.indexOf(Math.min(...losses)) + 1);
+    expect((await store.list()).filter((n) => n.startsWith('step-'))).toHaveLength(1);
+  });
+
+  it('leaves no tensors behind: saving, and resuming into the same distiller', async () => {
+    const distiller = build();
+    const store = memoryStore();
+    await distiller.fit(x, y, { epochs: 1, batchSize: 8, seed: 7, checkpoint: { store, everySteps: 2 } });
+    const baseline = tf.memory().numTensors;
+    await distiller.fit(x, y, { epochs: 2, batchSize: 8, seed: 7, checkpoint: { store, everySteps: 2 } });
+    expect(tf.memory().numTensors).toBe(baseline);
+    await distiller.fit(x, y, { epochs: 3, batchSize: 8, seed: 7, checkpoint: { store, everySteps: 2 }, resume: true });
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
 });
+
