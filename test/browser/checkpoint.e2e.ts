@@ -25,8 +25,6 @@ const PAGE = path.join(REPO, 'test/browser/checkpoint-page');
 const BUILT = path.join(REPO, '.tmp/browser/checkpoint-page');
 /** The page's run: 60 steps (4 epochs of 15), a checkpoint every 4 steps. */
 const STEPS = 60;
-/** Whether `fit` takes `checkpoint`/`resume` yet (issue #12's fit integration lands separately). */
-const FIT_CHECKPOINTS = false;
 /** Uncaught errors of any page, checked when a run ends. */
 const pageErrors: string[] = [];
 
@@ -71,7 +69,7 @@ describe('checkpoints in IndexedDB across a page reload (headless Chromium, cpu 
     expect(pageErrors).toEqual([]);
   });
 
-  it.skipIf(!FIT_CHECKPOINTS)('a run stopped mid-epoch and reloaded resumes from IndexedDB and ends bit for bit as the uninterrupted run', async () => {
+  it('a run stopped mid-epoch and reloaded resumes from IndexedDB and ends bit for bit as the uninterrupted run', async () => {
     // Step 22: epoch 2, batch 7; the newest checkpoint is at step 20, so steps 21 and 22 are trained again.
     const page = await open('?run=mid-epoch&interruptAt=22');
     await page.waitForFunction(() => document.body.dataset.status === 'interrupted', null, { timeout: 60_000, polling: 50 });
@@ -85,9 +83,10 @@ describe('checkpoints in IndexedDB across a page reload (headless Chromium, cpu 
     expect(resumed.weights).toEqual(reference.weights);
     expect(resumed.history).toEqual(reference.history);
     expect(resumed.checkpoints?.length).toBeGreaterThan(0);
+    measured.midEpoch = { resumedFrom: resumed.resumedFrom, stepsAfterReload: resumed.stepsThisLoad };
   });
 
-  it.skipIf(!FIT_CHECKPOINTS)('a reload at an arbitrary moment (perhaps mid-write) still resumes to the same weights', async () => {
+  it('a reload at an arbitrary moment (perhaps mid-write) still resumes to the same weights', async () => {
     // 30 ms a step: the run takes ~2 s; the reload lands wherever the page is, a checkpoint write included.
     const page = await open('?run=arbitrary&delayMs=30');
     await page.waitForFunction(() => Number(document.body.dataset.step ?? 0) >= 25, null, { timeout: 60_000, polling: 10 });
@@ -99,9 +98,10 @@ describe('checkpoints in IndexedDB across a page reload (headless Chromium, cpu 
     expect(resumed.stepsThisLoad).toBeLessThan(STEPS);
     expect(resumed.weights).toEqual(reference.weights);
     expect(resumed.history).toEqual(reference.history);
+    measured.arbitrary = { resumedFrom: resumed.resumedFrom, stepsAfterReload: resumed.stepsThisLoad };
   });
 
-  it.skipIf(!FIT_CHECKPOINTS)('a finished run, loaded again, returns its History without training', async () => {
+  it('a finished run, loaded again, returns its History without training', async () => {
     const page = await open('?run=mid-epoch');
     const again = await finished(page);
     await page.close();
