@@ -24,7 +24,7 @@ import { createTrainStep, type StepBatch, type StepLogs, type TrainStep } from '
 import type { Schedule } from './schedules.js';
 import { assertTemperatureScheduleFits } from './stepSettings.js';
 import { makeOptimizer, type OptimizerName } from './compileConfig.js';
-import { callTeacher, validateRunLabels, type TeacherCallPlace } from './teacherCall.js';
+import { normalizeValidation, teacherOutputsFor, validateRunLabels, type TeacherCallPlace } from './teacherCall.js';
 import { teacherOutputTensors, type StepTeacherOutputs } from './stepData.js';
 
 export type { OptimizerName } from './compileConfig.js';
@@ -160,7 +160,9 @@ export interface DistillerEvaluateArgs {
  * tape; the optimizer sees the student's trainable variables only. Logs per
  * epoch: `loss`, `distillation_loss`, `agreement` (student argmax = teacher
  * argmax) and, with labels, `student_loss` and `acc`; `val_` versions with
- * validation data. `fit` returns a tfjs `History`.
+ * validation data; and the settings of the epoch's last step, `temperature`,
+ * `alpha`, `learningRate` (`beta` with `kind: 'jsd'`), which may be schedules
+ * (docs/schedules.md). `fit` returns a tfjs `History`.
  *
  * @example
  * ```ts
@@ -215,7 +217,9 @@ export class Distiller {
    *
    * @param args - See {@link DistillerCompileArgs}.
    * @throws {@link KdConfigError} for invalid T or alpha, a softmax student, an unbuilt student,
-   *   or `kind: 'mse'` with a probability teacher.
+   *   or `kind: 'mse'` with a probability teacher; `INVALID_TEMPERATURE` for a temperature schedule
+   *   with a teacher whose outputs were stored at one temperature; `INVALID_LEARNING_RATE` for a bad
+   *   learning rate or an optimizer without one; `INVALID_OPTION` for a `clipNorm` that is not > 0.
    */
   compile(args: DistillerCompileArgs): void {
     ensureBuilt(this.student);
@@ -391,7 +395,7 @@ export class Distiller {
 
   /** One training step, on worker replicas when the run is parallel; disposes the batch. */
   private trainBatch(step: TrainStep, element: DistillationBatch, parallel: ParallelRun | undefined, at: StepContext, batch: number): Promise<StepLogs> {
-    return parallel === undefined ? this.scoreBatch(step, element, false, { epoch: at.epoch, batch }, at) : parallelBatch(parallel, this.parallelSource(step), element);
+    return parallel === undefined ? this.scoreBatch(step, element, false, { epoch: at.epoch, batch }, at) : parallelBatch(parallel, this.parallelSource(step), element, { epoch: at.epoch, batch });
   }
 
   /** Runs the teacher on one batch, then one training step (or scoring); disposes the batch. */
@@ -399,17 +403,8 @@ export class Distiller {
     let teacherLogits: StepTeacherOutputs | undefined;
     let teacherFeatures: TeacherFeatures | undefined;
     try {
-      if (this.features !== undefined) {
-        // One teacher pass for the logits and the features.
-        const run = this.features.runTeacher.bind(this.features, element.teacherXs ?? element.xs);
-        let outputs: ReturnType<typeof run> | undefined;
-        await callTeacher(this.teacher, () => (outputs = run()).logits, place);
-        ({ logits: teacherLogits, ...teacherFeatures } = outputs!);
-      } else {
-        // The step's temperature (schedules evaluated once per step; evaluation: the last step's).
-        const context = { temperature: step.settingsAt(at).temperature, ...(element.id === undefined ? {} : { ids: element.id }) };
-        teacherLogits = await callTeacher(this.teacher, () => this.teacher.predict(element.teacherXs ?? element.xs, context), place);
-      }
+      // The step's temperature (schedules evaluated once per step; evaluation: the last step's).
+      ({ teacherLogits, teacherFeatures } = await teacherOutputsFor(this.teacher, this.teacherSource, this.features, element, step.settingsAt(at).temperature, place));
       const batch: StepBatch = { inputs: element.xs, teacherLogits, labels: element.ys, mask: element.mask, teacherFeatures, featureWeights: this.featureWeightsAt(at), at };
       return await (evaluateOnly ? step.evaluate(batch) : step(batch));
     } finally {
@@ -440,9 +435,4 @@ export class Distiller {
     const shape = this.student.outputs[0]?.shape;
     return shape?.[shape.length - 1] ?? 0;
   }
-}
-
-function normalizeValidation(data: ValidationData): { x: ModelInputs; y?: tf.Tensor; teacherInputs?: ModelInputs } {
-  if (Array.isArray(data)) return { x: data[0], y: data[1] };
-  return data as { x: ModelInputs; y?: tf.Tensor; teacherInputs?: ModelInputs };
 }

@@ -22,6 +22,11 @@ export interface DistillationBatch {
    * string tensor, or int32/float32 integers below 2^24.
    */
   id?: tf.Tensor;
+  /**
+   * Token-level students only: `[batch, time]`, 1 for a token that counts
+   * (its loss, agreement and accuracy), 0 for padding.
+   */
+  mask?: tf.Tensor;
 }
 
 /** A dataset of batches, as `Distiller.fitDataset` sees it: `tf.data.Dataset` fits. */
@@ -41,7 +46,7 @@ export function isDatasetLike<T>(value: unknown): value is DatasetLike<T> {
 /** Disposes every tensor of a dataset element once it has been used. */
 export function disposeBatch(element: DistillationBatch): void {
   tf.dispose([...tensorsOf(element.xs), ...tensorsOf(element.teacherXs)]);
-  tf.dispose([element.ys, element.id].filter((t): t is tf.Tensor => t instanceof tf.Tensor));
+  tf.dispose([element.ys, element.id, element.mask].filter((t): t is tf.Tensor => t instanceof tf.Tensor));
 }
 
 /**
