@@ -202,6 +202,15 @@ describe('beta', () => {
     expect(Object.keys(await createTrainStep({ student, optimizer: tf.train.sgd(0.1), temperature: 2 })({ inputs: x, teacherLogits }))).not.toContain('beta');
     tf.dispose([x, teacherLogits]);
   });
+
+  it("through the Distiller: compile({ kind: 'jsd', beta }) logs beta per epoch", async () => {
+    const { x } = toyData(8);
+    const distiller = new Distiller({ teacher: mlp(6, 8, 3, 1), student: mlp(6, 4, 3, 2) });
+    distiller.compile({ optimizer: 'adam', temperature: 2, kind: 'jsd', beta: linearSchedule({ from: 0.2, to: 0.8, epochs: 2 }) });
+    const history = await distiller.fit(x, undefined, { epochs: 3, batchSize: 4 });
+    expect((history.history.beta as number[]).map((v) => +v.toFixed(12))).toEqual([0.2, 0.5, 0.8]);
+    x.dispose();
+  });
 });
 
 describe('learningRate', () => {
