@@ -3,8 +3,10 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { KdConfigError } from '../errors.js';
 import { disposeBatch, type DistillationBatch } from '../inputs/batches.js';
 import type { ModelInputs } from '../inputs/modelInputs.js';
+import type { TopKLogits } from '../losses/topK.js';
 import { isLayersModel, type Teacher, type TeacherLike } from '../teachers/teacher.js';
 import type { Seed } from './seed.js';
+import { callTeacher, type TeacherCallPlace } from './teacherCall.js';
 import type { StepLogs, TrainStep, TrainStepOptions } from './trainStep.js';
 
 // The core's side of data-parallel training: an interface that `fit` and
@@ -60,8 +62,10 @@ export interface ParallelBatch {
   labels?: tf.Tensor;
   /** What a replicated teacher reads, when it differs from `inputs`. */
   teacherInputs?: ModelInputs;
-  /** The teacher's outputs for the batch, when the teacher ran in the caller's thread. */
-  teacherLogits?: tf.Tensor;
+  /** The teacher's outputs for the batch (logits, or top-k `{ ids, logits }`), when the teacher ran in the caller's thread. */
+  teacherLogits?: tf.Tensor | TopKLogits;
+  /** Token-level runs: 1 for tokens that count, 0 for padding, `[batch, time]`. */
+  mask?: tf.Tensor;
 }
 
 /** One run of a {@link ParallelTrainer}: created by `begin`, ended by `end`. */
@@ -153,24 +157,29 @@ export async function beginParallelRun(
  *
  * @internal
  */
-export async function parallelBatch(run: ParallelRun, source: ParallelSource, element: DistillationBatch): Promise<StepLogs> {
-  let teacherLogits: tf.Tensor | undefined;
+export async function parallelBatch(
+  run: ParallelRun,
+  source: ParallelSource,
+  element: DistillationBatch,
+  place: TeacherCallPlace = { batch: 0 },
+): Promise<StepLogs> {
+  let teacherLogits: tf.Tensor | TopKLogits | undefined;
   try {
     if (!run.replicatesTeacher) {
-      teacherLogits = await source.teacher.predict(element.teacherXs ?? element.xs, {
-        temperature: source.temperature,
-        ...(element.id === undefined ? {} : { ids: element.id }),
-      });
+      const context = { temperature: source.temperature, ...(element.id === undefined ? {} : { ids: element.id }) };
+      // As in a single process: a teacher that throws is TEACHER_FAILED naming the epoch and batch.
+      teacherLogits = await callTeacher(source.teacher, () => source.teacher.predict(element.teacherXs ?? element.xs, context), place);
     }
     return await run.step({
       inputs: element.xs,
       ...(element.ys === undefined ? {} : { labels: element.ys }),
       ...(element.teacherXs === undefined ? {} : { teacherInputs: element.teacherXs }),
       ...(teacherLogits === undefined ? {} : { teacherLogits }),
+      ...(element.mask === undefined ? {} : { mask: element.mask }),
     });
   } finally {
     disposeBatch(element);
-    teacherLogits?.dispose();
+    tf.dispose(teacherLogits instanceof tf.Tensor ? [teacherLogits] : teacherLogits === undefined ? [] : [teacherLogits.ids, teacherLogits.logits]);
   }
 }
 

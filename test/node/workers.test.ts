@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Distiller, KdBackendError, KdConfigError, withSeed, type DistillerCompileArgs } from '../../src/index.js';
 import { workerPool } from '../../src/node/index.js';
+import { combineLogs, shardWeights } from '../../src/node/workers/workerRun.js';
 import type { DistillationBatch } from '../../src/inputs/batches.js';
 import type { ModelInputs } from '../../src/inputs/modelInputs.js';
 import { CrashInWorker, ThrowInWorker } from './fixtures/workerLayers.js';
@@ -103,6 +104,73 @@ describe('workerPool', () => {
     // Same seed, other masks: the replicas' streams are derived from the seed and their index, not the single process's stream.
     expect(parallel.weights).not.toEqual(single.weights);
     expect(Math.abs(parallel.history.loss![0]! - single.history.loss![0]!) / single.history.loss![0]!).toBeLessThan(0.2);
+  });
+});
+
+/** Epoch losses of a single-process and a parallel fit of the same students within 1 %, the same log keys. */
+async function expectSameRun(fitOnce: (parallel: boolean) => Promise<Record<string, number[]>>): Promise<void> {
+  const single = await fitOnce(false);
+  const parallel = await fitOnce(true);
+  expect(Object.keys(parallel).sort()).toEqual(Object.keys(single).sort());
+  for (const key of ['loss', 'distillation_loss', 'student_loss', 'acc', 'agreement']) {
+    single[key]!.forEach((value, epoch) => expect(Math.abs(parallel[key]![epoch]! - value)).toBeLessThanOrEqual(0.01 * Math.abs(value) + 1e-6));
+  }
+}
+
+describe('workerPool: teacher outputs and token-level runs', () => {
+  it('ships top-k teacher outputs ({ ids, logits }) from a main-thread teacher to the shards', async () => {
+    await expectSameRun(async (parallel) => {
+      const teacher = mlp(1, 32);
+      const student = mlp(2, 16);
+      // A Teacher whose predict returns only the 2 largest of 4 logits per row (what a top-k cache serves).
+      const topK = {
+        predict: (inputs: ModelInputs) =>
+          tf.tidy(() => {
+            const { values, indices } = tf.topk(teacher.predict(inputs as tf.Tensor) as tf.Tensor, 2);
+            return { ids: indices, logits: values };
+          }),
+      };
+      const distiller = new Distiller({ teacher: topK, student });
+      distiller.compile({ optimizer: tf.train.adam(0.01), temperature: 2, alpha: 0.3 });
+      const { x, y } = data();
+      const history = await distiller.fit(x, y, { epochs: 2, batchSize: 64, seed: 5, ...(parallel ? { parallel: pool } : {}) });
+      tf.dispose([x, y]);
+      teacher.dispose();
+      student.dispose();
+      return history.history as Record<string, number[]>;
+    });
+  });
+
+  it('weighs each shard by its examples with an unmasked token (the loss) and by its unmasked tokens (acc, agreement)', () => {
+    const mask = tf.tensor2d([[1, 1], [0, 0], [0, 0], [1, 0]]);
+    const weights = shardWeights([[0, 1], [1, 3], [3, 4]], [mask, mask.dataSync() as Float32Array]);
+    // The middle shard has rows but no token: it takes no rows, only part in the reduction.
+    expect(weights).toEqual({ examples: [1, 0, 1], totalExamples: 2, tokens: [2, 0, 1] });
+    expect(combineLogs([{ loss: 1, acc: 1 }, {}, { loss: 3, acc: 0 }], weights.examples, weights.tokens)).toEqual({ loss: 2, acc: 2 / 3 });
+    mask.dispose();
+  });
+
+  it('splits a token-level mask with the rows: per-token losses within 1 % of one process', async () => {
+    const tokens = (seed: number) =>
+      withSeed(seed, () => tfl.sequential({ layers: [tfl.layers.dense({ units: 8, activation: 'relu', inputShape: [5, 3] }), tfl.layers.dense({ units: 4 })] }));
+    await expectSameRun(async (parallel) => {
+      const teacher = tokens(1);
+      const student = tokens(2);
+      const distiller = new Distiller({ teacher, student });
+      distiller.compile({ optimizer: tf.train.adam(0.01), temperature: 2, alpha: 0.3 });
+      const { x, y, mask } = withSeed(9, () => ({
+        x: tf.randomNormal([101, 5, 3]),
+        y: tf.randomUniform([101, 5], 0, 4, 'int32'),
+        // Padding at the end of each row: 0 to 5 real tokens (a row without any drops out of the loss's mean).
+        mask: tf.tidy(() => tf.cast(tf.less(tf.expandDims(tf.range(0, 5, 1, 'int32'), 0), tf.randomUniform([101, 1], 0, 6, 'int32')), 'float32')),
+      }));
+      const history = await distiller.fit(x, y, { epochs: 2, batchSize: 32, seed: 5, mask, ...(parallel ? { parallel: pool } : {}) });
+      tf.dispose([x, y, mask]);
+      teacher.dispose();
+      student.dispose();
+      return history.history as Record<string, number[]>;
+    });
+    expect(await pool.workerTensors()).toEqual([0, 0]);
   });
 });
 

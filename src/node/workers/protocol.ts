@@ -52,6 +52,10 @@ export interface StepMessage {
   labels?: TensorData;
   teacherInputs?: InputsData;
   teacherLogits?: TensorData;
+  /** Top-k teacher outputs, in place of `teacherLogits`. */
+  teacherTopK?: { ids: TensorData; logits: TensorData };
+  /** Token-level runs: the shard's mask. */
+  mask?: TensorData;
 }
 
 /** Main thread to worker. */

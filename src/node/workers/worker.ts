@@ -14,6 +14,7 @@ import { withMathRandom } from '../../compat/mathRandom.js';
 import { seededRandom } from '../../distill/seed.js';
 import { createTrainStep, type TrainStep, type TrainStepOptions } from '../../distill/trainStep.js';
 import { registerKdLayers } from '../../layers/register.js';
+import type { TopKLogits } from '../../losses/topK.js';
 import { asTeacher, type Teacher } from '../../teachers/teacher.js';
 import { AllReduceOptimizer, BarrierAborted, SharedGradients } from './allReduce.js';
 import {
@@ -156,11 +157,16 @@ async function step(message: StepMessage): Promise<Record<string, number>> {
   }
   const inputs = toInputs(message.inputs!);
   const labels = message.labels === undefined ? undefined : toTensor(message.labels);
-  let teacherLogits: tf.Tensor | undefined;
-  const owned: tf.Tensor[] = [...tensorsIn(inputs), ...(labels === undefined ? [] : [labels])];
+  const mask = message.mask === undefined ? undefined : toTensor(message.mask);
+  let teacherLogits: tf.Tensor | TopKLogits | undefined;
+  const owned: tf.Tensor[] = [...tensorsIn(inputs), ...(labels === undefined ? [] : [labels]), ...(mask === undefined ? [] : [mask])];
   try {
-    if (message.teacherLogits !== undefined) {
+    if (message.teacherTopK !== undefined) {
+      teacherLogits = { ids: toTensor(message.teacherTopK.ids), logits: toTensor(message.teacherTopK.logits) };
+      owned.push(teacherLogits.ids, teacherLogits.logits);
+    } else if (message.teacherLogits !== undefined) {
       teacherLogits = toTensor(message.teacherLogits);
+      owned.push(teacherLogits);
     } else {
       const teacherInputs = message.teacherInputs === undefined ? inputs : toInputs(message.teacherInputs);
       if (teacherInputs !== inputs) owned.push(...tensorsIn(teacherInputs));
@@ -169,10 +175,10 @@ async function step(message: StepMessage): Promise<Record<string, number>> {
       } catch (error) {
         throw Object.assign(error instanceof Error ? error : new Error(String(error)), { inTeacher: true });
       }
+      owned.push(teacherLogits);
     }
-    owned.push(teacherLogits);
     current.optimizer.share = message.share;
-    return await current.step({ inputs, teacherLogits, ...(labels === undefined ? {} : { labels }) });
+    return await current.step({ inputs, teacherLogits, ...(labels === undefined ? {} : { labels }), ...(mask === undefined ? {} : { mask }) });
   } catch (error) {
     // The others would wait for this worker at the barrier forever.
     if (!(error instanceof BarrierAborted)) current.reducer.abort();

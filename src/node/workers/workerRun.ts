@@ -78,21 +78,28 @@ export class WorkerRun implements ParallelRun {
     const inputs = await readInputs(batch.inputs);
     const labels = batch.labels === undefined ? undefined : await readInputs(batch.labels);
     const teacherInputs = batch.teacherInputs === undefined || !this.replicatesTeacher ? undefined : await readInputs(batch.teacherInputs);
-    const teacherLogits = batch.teacherLogits === undefined ? undefined : await readInputs(batch.teacherLogits);
+    const outputs = batch.teacherLogits;
+    const teacherLogits = outputs === undefined || !(outputs instanceof tf.Tensor) ? undefined : await readInputs(outputs);
+    const topK = outputs === undefined || outputs instanceof tf.Tensor ? undefined : { ids: await readInputs(outputs.ids), logits: await readInputs(outputs.logits) };
+    const mask = batch.mask === undefined ? undefined : await readInputs(batch.mask);
+    const weights = shardWeights(shards, mask?.[0]);
     const replies = await this.all((i) => {
       const range = shards[i]!;
-      const count = range[1] - range[0];
-      const message: StepMessage = { type: 'step', rows: count, share: count / rows };
+      const count = weights.examples[i]! === 0 ? 0 : range[1] - range[0];
+      const message: StepMessage = { type: 'step', rows: count, share: weights.examples[i]! / weights.totalExamples };
       if (count === 0) return message;
       message.inputs = inputsData(batch.inputs, inputs, range);
       if (labels !== undefined) message.labels = shard(labels, range);
       if (teacherInputs !== undefined) message.teacherInputs = inputsData(batch.teacherInputs!, teacherInputs, range);
       if (teacherLogits !== undefined) message.teacherLogits = shard(teacherLogits, range);
+      if (topK !== undefined) message.teacherTopK = { ids: shard(topK.ids, range), logits: shard(topK.logits, range) };
+      if (mask !== undefined) message.mask = shard(mask, range);
       return message;
     });
     return combineLogs(
       replies.map((r) => (r.type === 'logs' ? r.logs : {})),
-      shards.map(([from, to]) => to - from),
+      weights.examples,
+      weights.tokens,
     );
   }
 
@@ -162,18 +169,63 @@ export function splitRows(rows: number, workers: number): Array<[number, number]
   return ranges;
 }
 
-/** Example-weighted mean of the shards' logs (shards without rows left out); the step's settings as they are. */
-export function combineLogs(logs: Array<Record<string, number>>, rows: number[]): StepLogs {
+/** Logs that count unmasked tokens, not examples, in a token-level run. */
+const PER_TOKEN_LOG_KEYS: ReadonlySet<string> = new Set(['acc', 'agreement']);
+
+/**
+ * Example-weighted mean of the shards' logs (shards without rows left out);
+ * with `tokens` (a token-level run with a mask), accuracy and agreement are
+ * weighted by each shard's unmasked tokens instead; the step's settings as they are.
+ */
+export function combineLogs(logs: Array<Record<string, number>>, rows: number[], tokens?: number[]): StepLogs {
   const total = rows.reduce((a, b) => a + b, 0);
+  const tokenTotal = tokens?.reduce((a, b) => a + b, 0) ?? 0;
   const out: Record<string, number> = {};
   logs.forEach((shardLogs, i) => {
     if (rows[i] === 0) return;
     for (const [key, value] of Object.entries(shardLogs)) {
       // A setting (temperature, learningRate...) is the same in every shard: kept as is, not re-rounded by a mean.
-      out[key] = SCHEDULED_LOG_KEYS.has(key) ? value : (out[key] ?? 0) + (value * rows[i]!) / total;
+      if (SCHEDULED_LOG_KEYS.has(key)) out[key] = value;
+      else if (tokens !== undefined && tokenTotal > 0 && PER_TOKEN_LOG_KEYS.has(key)) out[key] = (out[key] ?? 0) + (value * tokens[i]!) / tokenTotal;
+      else out[key] = (out[key] ?? 0) + (value * rows[i]!) / total;
     }
   });
   return out as StepLogs;
+}
+
+/**
+ * What each shard weighs in the batch's mean. Without a mask: its rows.
+ * With a token mask, as the token-level loss reduces: the loss is a mean over
+ * the examples that have an unmasked token (so a shard weighs its count of
+ * those, and a shard without any takes no rows), accuracy and agreement a
+ * mean over unmasked tokens. A batch masked everywhere keeps the row weights,
+ * so the workers report the single process's error.
+ */
+export function shardWeights(
+  shards: Array<[number, number]>,
+  mask?: [tf.Tensor, TensorData['data']],
+): { examples: number[]; totalExamples: number; tokens?: number[] } {
+  const rows = shards.map(([from, to]) => to - from);
+  const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+  if (mask === undefined) return { examples: rows, totalExamples: sum(rows) };
+  const [tensor, values] = mask;
+  const stride = tensor.shape.slice(1).reduce((a, b) => a * b, 1);
+  const examples: number[] = [];
+  const tokens: number[] = [];
+  for (const [from, to] of shards) {
+    let withTokens = 0;
+    let count = 0;
+    for (let row = from; row < to; row++) {
+      let inRow = 0;
+      for (let j = row * stride; j < (row + 1) * stride; j++) inRow += Number(values[j]!);
+      if (inRow > 0) withTokens++;
+      count += inRow;
+    }
+    examples.push(withTokens);
+    tokens.push(count);
+  }
+  if (sum(examples) === 0) return { examples: rows, totalExamples: sum(rows), tokens };
+  return { examples, totalExamples: sum(examples), tokens };
 }
 
 function isAborted(error: unknown): boolean {
