@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { KdConfigError, KdError } from '../errors.js';
+import { KdConfigError, KdError, type KdErrorCode } from '../errors.js';
 import { validateLabels } from '../losses/distillationLoss.js';
 import { assertMaskShape, assertTokenLabelsShape, validateMask, validateTokenLabels } from '../losses/tokenLevel.js';
 import { isTopKLogits } from '../losses/topK.js';
@@ -20,10 +20,10 @@ export interface TeacherCallPlace {
 }
 
 /**
- * Runs the teacher on one batch (`teacher` names it in errors). Whatever the teacher throws or rejects with
- * becomes a {@link KdConfigError} `TEACHER_FAILED` naming the epoch, the batch
- * and the teacher, with the original error as its `cause`; nothing about the
- * student has changed at that point. What it returns must be a tensor or
+ * Runs the teacher on one batch (`teacher` names it in errors). Whatever the
+ * teacher throws or rejects with becomes {@link teacherFailed}'s error naming
+ * the epoch, the batch and the teacher, with the original error as its
+ * `cause`; nothing about the student has changed at that point. What it returns must be a tensor or
  * top-k outputs `{ ids, logits }`.
  * @internal
  */
@@ -77,18 +77,23 @@ export function normalizeValidation(data: ValidationData): { x: ModelInputs; y?:
 }
 
 /**
- * The typed error for a teacher that threw: `TEACHER_FAILED` with the
- * original as `cause`.
+ * The typed error for a teacher that threw, naming the teacher and the place,
+ * with the original as `cause`: a kd-ts error keeps its class and code (a
+ * cache's `MISSING_ID` stays `MISSING_ID`); anything else is
+ * {@link KdConfigError} `TEACHER_FAILED`.
  * @internal
  */
-export function teacherFailed(error: unknown, teacher: unknown, place: TeacherCallPlace): KdConfigError {
-  const reason = error instanceof KdError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
-  return new KdConfigError(
-    'TEACHER_FAILED',
-    `the teacher ${teacherName(teacher)} failed at ${placeText(place)}: ${reason}. ` +
-      'The student was not updated with this batch; check the teacher and the inputs it reads (teacherInputs)',
-    { cause: error },
-  );
+export function teacherFailed(error: unknown, teacher: unknown, place: TeacherCallPlace): KdError {
+  const where = `the teacher ${teacherName(teacher)} failed at ${placeText(place)}`;
+  const after = 'The student was not updated with this batch';
+  if (error instanceof KdError) {
+    const Kind = error.constructor as new (code: KdErrorCode, message: string, options?: { cause?: unknown }) => KdError;
+    return new Kind(error.code, `${where}: ${error.message} (${after})`, { cause: error });
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return new KdConfigError('TEACHER_FAILED', `${where}: ${reason}. ${after}; check the teacher and the inputs it reads (teacherInputs)`, {
+    cause: error,
+  });
 }
 
 function placeText(place: TeacherCallPlace): string {
