@@ -71,7 +71,8 @@ describe('workerPool', () => {
     ['sgd, a LayersModel teacher replicated in the workers', { optimizer: () => tf.train.sgd(0.5) }],
     ['adam, a function teacher run in the main thread', { teacher: 'function' as const }],
     // The worker's step is built from the compiled step's options: a KL step there would log other losses.
-    ["kind 'jsd', the divergence the workers must rebuild from the step options", { compile: { kind: 'jsd' as const } }],
+    ["kind 'jsd' with beta 0.3, the divergence the workers must rebuild from the step options", { compile: { kind: 'jsd' as const, beta: 0.3 } }],
+    ["kind 'kl' with topK 2 on a full-logit teacher", { compile: { topK: 2 } }],
     // The rate must reach the real optimizer behind each replica's all-reduce wrapper; the norm is the averaged gradient's.
     ['sgd with compile({ learningRate, clipNorm })', { optimizer: () => tf.train.sgd(0.5), compile: { learningRate: 0.2, clipNorm: 0.5 } }],
   ])('gives the losses of a single-process run within 1 %% and updates the student in the main thread (%s)', async (_, options) => {
