@@ -12,9 +12,9 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { pickTrainingBackend, type TrainingBackendName } from '../../backend/pickBackend.js';
 import { withMathRandom } from '../../compat/mathRandom.js';
 import { seededRandom } from '../../distill/seed.js';
+import type { StepTeacherOutputs } from '../../distill/stepData.js';
 import { createTrainStep, type TrainStep, type TrainStepOptions } from '../../distill/trainStep.js';
 import { registerKdLayers } from '../../layers/register.js';
-import type { TopKLogits } from '../../losses/topK.js';
 import { asTeacher, type Teacher } from '../../teachers/teacher.js';
 import { AllReduceOptimizer, BarrierAborted, SharedGradients } from './allReduce.js';
 import {
@@ -158,7 +158,7 @@ async function step(message: StepMessage): Promise<Record<string, number>> {
   const inputs = toInputs(message.inputs!);
   const labels = message.labels === undefined ? undefined : toTensor(message.labels);
   const mask = message.mask === undefined ? undefined : toTensor(message.mask);
-  let teacherLogits: tf.Tensor | TopKLogits | undefined;
+  let teacherLogits: StepTeacherOutputs | undefined;
   const owned: tf.Tensor[] = [...tensorsIn(inputs), ...(labels === undefined ? [] : [labels]), ...(mask === undefined ? [] : [mask])];
   try {
     if (message.teacherTopK !== undefined) {
