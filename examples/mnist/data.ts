@@ -88,6 +88,11 @@ export class EpochBatches implements DatasetLike<DemoBatch> {
     return Math.ceil(this.set.size / this.options.batchSize);
   }
 
+  /** The next `iterator()` is epoch `epoch` (0-based): a resumed run (kd-ts checkpoints) sets it in `onEpochBegin`. */
+  atEpoch(epoch: number): void {
+    this.epoch = epoch;
+  }
+
   /** Starts the next epoch: a fresh order and (with shifts) freshly shifted digits. */
   async iterator(): Promise<{ next(): Promise<IteratorResult<DemoBatch>> }> {
     const epoch = this.epoch++;

@@ -30,6 +30,7 @@ import { cachedTeacher } from '../../src/index.js';
 import { MNIST_PIXELS, toTensors, type MnistSet } from '../shared/mnist.js';
 import { markdownTable } from '../shared/table.js';
 import { learningCurvesSvg } from './chart.js';
+import { SeedCheckpoints } from './checkpoint.js';
 import { EpochBatches, loadDemoData } from './data.js';
 import { buildMlp, countMismatches, distill, trainOnLabels, type EpochPoint, type MlpSpec } from './train.js';
 
@@ -50,6 +51,8 @@ export interface FullSettings {
   smallStudentTemperatures: number[];
   /** The class left out of the transfer set in the §3 experiment. */
   omittedDigit: number;
+  /** `--checkpoint DIR`: survive a kill (see checkpoint.ts); run the same command again to resume. */
+  checkpoint?: string;
   /**
    * Train only these models of each seed, by key (`s800-kd`, `s800-kd-no3`...;
    * the teacher always trains): a shorter run of part of the recipe. All
@@ -233,7 +236,18 @@ async function readSeedFiles(outDir: string, settings: FullSettings): Promise<Ma
 }
 
 /** Trains every model of one seed, reporting each as it finishes. */
-async function runSeed(settings: FullSettings, seed: number, log: (line: string) => void, done: (r: RunResult) => Promise<void>): Promise<void> {
+async function runSeed(settings: FullSettings, seed: number, log: (line: string) => void, report: (r: RunResult) => Promise<void>): Promise<void> {
+  // With --checkpoint: models finished by a killed run are reported from their saved results, not trained again.
+  const saved = settings.checkpoint === undefined ? undefined : new SeedCheckpoints(settings.checkpoint, seed);
+  const done = async (result: RunResult) => {
+    await saved?.saveResult(result.key, result);
+    await report(result);
+  };
+  const priorResult = async (key: string): Promise<RunResult | undefined> => {
+    const result = await saved?.result<RunResult>(key);
+    if (result !== undefined) log(`[seed ${seed}] ${key}: finished before, read from ${saved!.directory}`);
+    return result;
+  };
   const split = loadDemoData({ seed });
   const test = toTensors(split.test);
   const scoreOn = { x: test.x, labels: split.test.labels };
@@ -248,18 +262,29 @@ async function runSeed(settings: FullSettings, seed: number, log: (line: string)
   };
 
   const teacher = buildMlp(settings.teacher, `${seed}/teacher`);
-  const teacherRun = await trainOnLabels(teacher, batches({ oneHot: true, maxShift: settings.shift }), {
-    ...common,
-    epochs: settings.teacherEpochs ?? settings.epochs,
-    seed: `${seed}/teacher`,
-    onEpoch: progress('teacher'),
-  });
-  await record('teacher', labelFor('teacher'), teacherRun);
+  const teacherResult = await priorResult('teacher');
+  if (teacherResult !== undefined && (await saved!.loadWeights('teacher', teacher))) {
+    await report(teacherResult);
+  } else {
+    const teacherRun = await trainOnLabels(teacher, batches({ oneHot: true, maxShift: settings.shift }), {
+      ...common,
+      epochs: settings.teacherEpochs ?? settings.epochs,
+      seed: `${seed}/teacher`,
+      onEpoch: progress('teacher'),
+    });
+    await saved?.saveWeights('teacher', teacher); // before its result: a result on disk means weights on disk
+    await record('teacher', labelFor('teacher'), teacherRun);
+  }
   // One cache per seed, shared by every unshifted distillation: the teacher scores each digit once.
   const cache = cachedTeacher(teacher);
 
   const jobs = studentJobs(settings);
   for (const job of jobs) {
+    const prior = await priorResult(job.key);
+    if (prior !== undefined) {
+      await report(prior);
+      continue;
+    }
     // Every run of one student size starts from the same initial weights.
     const studentSeed = `${seed}/s${job.hidden[0]}`;
     const student = buildMlp({ hidden: job.hidden }, studentSeed);
@@ -271,12 +296,15 @@ async function runSeed(settings: FullSettings, seed: number, log: (line: string)
             ...options,
             temperature: job.temperature!,
             alpha: settings.alpha,
+            ...(saved === undefined ? {} : { checkpoint: await saved.student(job.key) }),
           });
     await record(job.key, labelFor(job.key, job.temperature), run);
     student.dispose();
   }
   if (jobs.length > 0) log(`[seed ${seed}] teacher ran on ${cache.teacherCalls} batches for all unshifted distillations (cache of ${cache.cache.size} digits)`);
-  if (!included(settings, omittedKey(settings))) {
+  const omittedResult = included(settings, omittedKey(settings)) ? await priorResult(omittedKey(settings)) : undefined;
+  if (omittedResult !== undefined) await report(omittedResult);
+  if (!included(settings, omittedKey(settings)) || omittedResult !== undefined) {
     teacher.dispose();
     tf.dispose([test.x, test.y]);
     return;
@@ -291,7 +319,14 @@ async function runSeed(settings: FullSettings, seed: number, log: (line: string)
     cachedTeacher(teacher),
     student,
     new EpochBatches(transfer, { batchSize: settings.batchSize, seed: `${seed}/batches`, oneHot: false, maxShift: 0, ids: true }),
-    { ...common, seed: studentSeed, temperature: settings.temperature, alpha: settings.alpha, onEpoch: progress(`s800-kd-no${digit}`) },
+    {
+      ...common,
+      seed: studentSeed,
+      temperature: settings.temperature,
+      alpha: settings.alpha,
+      onEpoch: progress(`s800-kd-no${digit}`),
+      ...(saved === undefined ? {} : { checkpoint: await saved.student(`s800-kd-no${digit}`) }),
+    },
   );
   const omitted = await scoreOmittedDigit(student, digit, split.train, split.test, test.x);
   log(

@@ -1,19 +1,21 @@
 /**
- * MNIST distillation demo (`npm run demo`): a 2×1200 teacher, a 64-unit
- * student trained on the labels alone, and the same student distilled, on the
- * `mnist` package's digits (seeded, class-balanced 8,000/2,000 split). Prints
+ * MNIST distillation demo (`npm run demo`): a 2×1200 teacher on 8,000 digits,
+ * a 2×800 student trained on the labels of 2,000 of them alone, and the same
+ * student distilled, on the `mnist` package's digits (seeded, class-balanced
+ * 8,000/2,000 split). Prints
  * a compression table (parameters, saved size, test errors, agreement,
  * inference time, each against the teacher) and writes a report with
  * learning curves.
  *
  * Run:
- * - `npx tsx examples/mnist/main.ts` (about 3 minutes on 2 cores, wasm);
+ * - `npx tsx examples/mnist/main.ts` (about 4.5 minutes of one core, wasm; see README.md);
  * - `... --quick`: 1,000 training digits, tiny models, 2 epochs: a smoke test (seconds);
  * - `... --full`: Hinton et al.'s recipe, 40 epochs, 3 seeds, many students (about an hour).
  * Flags: `--out DIR` (default `.tmp/mnist-report`, or `.tmp/mnist-full` with `--full`),
- * `--seed N`, `--epochs N` (students), `--teacher-epochs N`, `--student-hidden 64` (default run);
+ * `--seed N`, `--epochs N` (students), `--teacher-epochs N`, `--student-hidden 800,800`, `--student-digits N`, `--temperature T`, `--alpha A` (default run);
  * `--seeds 0,1,2`, `--epochs 40` and `--only KEY,KEY` (`--full`: only those models, e.g. `s800-kd-no3`; the teacher always trains), `--full --summarize`
  * (only summarize the seed files already in the out folder, e.g. while seeds run in separate processes),
+ * `--full --checkpoint DIR` (a killed run, started again with the same flags, resumes: checkpoint.ts),
  * `--backend wasm|cpu` (default wasm).
  */
 import { parseArgs } from 'node:util';
@@ -26,7 +28,7 @@ import { DEFAULT_DEMO, QUICK_DEMO, runDemo } from './demo.js';
 import { FULL_RECIPE, runFull, summarizeFull } from './full.js';
 
 const USAGE =
-  'usage: npx tsx examples/mnist/main.ts [--quick | --full [--seeds 0,1,2] [--epochs 40] [--summarize]] [--seed 0] [--epochs N] [--teacher-epochs N] [--student-hidden 64] [--student-digits N] [--temperature T] [--alpha A] [--out DIR] [--backend wasm|cpu]';
+  'usage: npx tsx examples/mnist/main.ts [--quick | --full [--seeds 0,1,2] [--epochs 40] [--summarize] [--checkpoint DIR]] [--seed 0] [--epochs N] [--teacher-epochs N] [--student-hidden 800,800] [--student-digits N] [--temperature T] [--alpha A] [--out DIR] [--backend wasm|cpu]';
 
 class UsageError extends Error {}
 
@@ -47,6 +49,7 @@ async function main(): Promise<void> {
       epochs: flags.epochs ?? FULL_RECIPE.epochs,
       teacherEpochs: flags.teacherEpochs ?? FULL_RECIPE.teacherEpochs,
       only: flags.only ?? FULL_RECIPE.only,
+      ...(flags.checkpoint === undefined ? {} : { checkpoint: flags.checkpoint }),
     };
     const outDir = flags.out ?? '.tmp/mnist-full';
     await (flags.summarize ? summarizeFull(settings, outDir, log) : runFull(settings, outDir, log));
@@ -74,6 +77,8 @@ interface Flags {
   seed?: number;
   seeds?: number[];
   only?: string[];
+  /** `--full --checkpoint DIR`: resume a killed run (examples/mnist/checkpoint.ts). */
+  checkpoint?: string;
   epochs?: number;
   teacherEpochs?: number;
   studentHidden?: number[];
@@ -95,6 +100,7 @@ function readFlags(): Flags {
         seed: { type: 'string' },
         seeds: { type: 'string' },
         only: { type: 'string' },
+        checkpoint: { type: 'string' },
         epochs: { type: 'string' },
         'teacher-epochs': { type: 'string' },
         'student-hidden': { type: 'string' },
@@ -115,6 +121,7 @@ function readFlags(): Flags {
   if (values.quick && values.full) throw new UsageError('--quick and --full exclude each other');
   if (values.summarize && !values.full) throw new UsageError('--summarize goes with --full');
   if (values.only !== undefined && !values.full) throw new UsageError('--only goes with --full');
+  if (values.checkpoint !== undefined && (!values.full || values.summarize)) throw new UsageError('--checkpoint goes with --full (training runs)');
   if (values.backend !== 'wasm' && values.backend !== 'cpu') throw new UsageError(`--backend must be wasm or cpu, got ${values.backend}`);
   const integer = (name: string, text: string | undefined, min: number) => {
     if (text === undefined) return undefined;
@@ -136,6 +143,7 @@ function readFlags(): Flags {
     seed: integer('seed', values.seed, 0),
     seeds: values.seeds?.split(',').map((s) => integer('seeds', s, 0)!),
     only: values.only?.split(',').map((key) => key.trim()),
+    checkpoint: values.checkpoint,
     epochs: integer('epochs', values.epochs, 1),
     teacherEpochs: integer('teacher-epochs', values['teacher-epochs'], 1),
     studentHidden: values['student-hidden']?.split(',').map((s) => integer('student-hidden', s, 1)!),

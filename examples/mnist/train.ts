@@ -15,6 +15,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { Distiller, withSeed, type DatasetLike, type DistillationBatch, type Seed, type TeacherLike } from '../../src/index.js';
 import { MNIST_CLASSES, MNIST_PIXELS } from '../shared/mnist.js';
 import { buildMlp as buildSharedMlp } from '../shared/mlp.js';
+import type { StudentCheckpoint } from './checkpoint.js';
 import type { DemoBatch, EpochBatches } from './data.js';
 
 /** An MLP's shape: hidden widths, and dropout on the pixels and after each hidden layer. */
@@ -106,6 +107,8 @@ export interface DistillOptions extends TrainOptions {
   temperature: number;
   /** Weight of the hard-label loss. */
   alpha: number;
+  /** `--full --checkpoint`: checkpoints at every epoch end, and resume from them (see checkpoint.ts). */
+  checkpoint?: StudentCheckpoint;
 }
 
 /**
@@ -128,13 +131,23 @@ export async function distill(
   const optimizer = tf.train.adam(options.learningRate);
   distiller.compile({ optimizer, temperature: options.temperature, alpha: options.alpha });
   const scorer = new EpochScorer(student, options);
+  const checkpoint = options.checkpoint;
+  scorer.curve.push(...(checkpoint?.curve ?? [])); // the epochs a killed run had done
   const started = performance.now();
   await distiller.fitDataset(batches as DatasetLike<DemoBatch> as DatasetLike<DistillationBatch>, {
     epochs: options.epochs,
     seed: options.seed,
+    // Resume exactly: every pass of `batches` is fixed by its epoch (atEpoch below), so skipping the batches done is exact.
+    ...(checkpoint === undefined ? {} : { checkpoint: { store: checkpoint.store }, resume: true, deterministic: true }),
     callbacks: {
-      onEpochBegin: async (epoch: number) => setLearningRate(optimizer, cosineRate(options.learningRate, epoch, options.epochs)),
-      onEpochEnd: (epoch: number, logs?: tfl.Logs) => scorer.score(epoch, logs?.loss ?? NaN),
+      onEpochBegin: async (epoch: number) => {
+        batches.atEpoch(epoch);
+        setLearningRate(optimizer, cosineRate(options.learningRate, epoch, options.epochs));
+      },
+      onEpochEnd: async (epoch: number, logs?: tfl.Logs) => {
+        await scorer.score(epoch, logs?.loss ?? NaN);
+        await checkpoint?.saveCurve(scorer.curve);
+      },
     },
   });
   optimizer.dispose();
@@ -194,6 +207,8 @@ class EpochScorer {
     const started = performance.now();
     const testErrors = countMismatches(await predictClasses(this.model, this.options.test.x), this.options.test.labels);
     const point = { epoch: epoch + 1, testErrors, trainLoss };
+    // A resumed run may score again an epoch the killed run had scored: keep the newer.
+    while (this.curve.length > 0 && this.curve[this.curve.length - 1]!.epoch >= point.epoch) this.curve.pop();
     this.curve.push(point);
     this.seconds += (performance.now() - started) / 1000;
     this.options.onEpoch?.(point);
