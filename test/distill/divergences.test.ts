@@ -7,6 +7,11 @@ import { mlp, toyData } from './helpers.js';
 
 const N = 64;
 
+/** `tf.tidy` for a function returning top-k outputs (an interface tidy's container type does not name). */
+function tidyTopK(f: () => TopKLogits): TopKLogits {
+  return tf.tidy(() => ({ ...f() }) as unknown as tf.TensorContainer) as unknown as TopKLogits;
+}
+
 /** The loss of the first training step (full batch, no shuffling), read from onBatchEnd. */
 async function firstStepLoss(distiller: Distiller, x: tf.Tensor, y: tf.Tensor | undefined, extra: Record<string, unknown> = {}): Promise<Record<string, number>> {
   let logs: Record<string, number> | undefined;
@@ -101,9 +106,9 @@ describe('Distiller: top-k teacher outputs', () => {
     const top = topKLogits(fullLogits, 2);
     const expected = expectedLoss(mlp(6, 8, 3, 2), top, x, { temperature: 2, alpha: 0.3, labels: y });
 
-    const topKTeacher = (t: unknown) => tf.tidy(() => topKLogits(teacher.predict(t as tf.Tensor) as tf.Tensor, 2));
+    const topKTeacher = (t: unknown) => tidyTopK(() => topKLogits(teacher.predict(t as tf.Tensor) as tf.Tensor, 2));
     // The same outputs with each row's ids in reverse order: nothing depends on their order.
-    const reversed = (t: unknown) => tf.tidy(() => {
+    const reversed = (t: unknown) => tidyTopK(() => {
       const { ids, logits } = topKLogits(teacher.predict(t as tf.Tensor) as tf.Tensor, 2);
       return { ids: tf.reverse(ids, -1), logits: tf.reverse(logits, -1) };
     });
@@ -129,7 +134,7 @@ describe('Distiller: top-k teacher outputs', () => {
     const { x, y } = toyData(N);
     const teacher = mlp(6, 16, 3, 1);
     const student = mlp(6, 8, 3, 2);
-    const topKTeacher = { predict: (t: unknown) => tf.tidy(() => topKLogits(teacher.predict(t as tf.Tensor) as tf.Tensor, 2)) };
+    const topKTeacher = { predict: (t: unknown) => tidyTopK(() => topKLogits(teacher.predict(t as tf.Tensor) as tf.Tensor, 2)) };
     const distiller = new Distiller({ teacher: topKTeacher, student });
     distiller.compile({ optimizer: tf.train.adam(0.01), temperature: 2 });
     const dataset = { iterator: async () => {
