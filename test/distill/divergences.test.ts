@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
-import { Distiller, distillationLoss, type DistillationKind } from '../../src/index.js';
+import { Distiller, createTrainStep, distillationLoss, type DistillationKind } from '../../src/index.js';
 import { topKLogits, type TopKLogits } from '../../src/losses/index.js';
 import { mlp, toyData } from './helpers.js';
 
@@ -155,5 +155,49 @@ describe('Distiller: top-k teacher outputs', () => {
     await expect(distiller.fit(x, y)).rejects.toMatchObject({ code: 'INVALID_TOP_K' });
     expect(tf.memory().numTensors).toBe(baseline2);
     tf.dispose([x, y]);
+  });
+});
+
+describe('createTrainStep: new kinds, top-k outputs and masks in a custom loop', () => {
+  it('each kind, a top-k batch and a masked token-level batch leave no tensors behind over many steps', async () => {
+    const { x, y } = toyData(32);
+    const teacher = mlp(6, 16, 3, 1);
+    const teacherLogits = teacher.predict(x) as tf.Tensor;
+    const top = topKLogits(teacherLogits, 2);
+    for (const { kind, beta } of KINDS) {
+      const student = mlp(6, 8, 3, 2);
+      const step = createTrainStep({ student, optimizer: tf.train.adam(0.01), temperature: 2, alpha: 0.3, kind, ...(beta === undefined ? {} : { beta }) });
+      await step({ inputs: x, teacherLogits, labels: y });
+      const baseline = tf.memory().numTensors;
+      for (let i = 0; i < 20; i++) await step({ inputs: x, teacherLogits, labels: y });
+      await step.evaluate({ inputs: x, teacherLogits, labels: y });
+      expect(tf.memory().numTensors).toBe(baseline);
+      if (kind === 'kl') {
+        for (let i = 0; i < 20; i++) await step({ inputs: x, teacherLogits: top, labels: y });
+        await step.evaluate({ inputs: x, teacherLogits: top, labels: y });
+        expect(tf.memory().numTensors).toBe(baseline);
+      }
+      student.dispose();
+    }
+    // Token-level: [batch, time, classes] through a dense layer applied per time step.
+    const tokenStudent = tfl.sequential({ layers: [tfl.layers.dense({ units: 3, inputShape: [5, 6] })] });
+    const tokens = tf.randomNormal([4, 5, 6]);
+    const tokenTeacher = tf.randomNormal([4, 5, 3]);
+    const mask = tf.tensor2d([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 0, 0]]);
+    const tokenTop = topKLogits(tokenTeacher, 2);
+    const step = createTrainStep({ student: tokenStudent, optimizer: tf.train.adam(0.01), temperature: 2, kind: 'jsd' });
+    await step({ inputs: tokens, teacherLogits: tokenTeacher, mask });
+    const baseline = tf.memory().numTensors;
+    const logs = await step.evaluate({ inputs: tokens, teacherLogits: tokenTeacher, mask });
+    const expected = tf.tidy(() => distillationLoss(tokenStudent.predict(tokens) as tf.Tensor, tokenTeacher, { temperature: 2, kind: 'jsd', mask }).dataSync()[0]!);
+    relClose(logs.loss, expected);
+    for (let i = 0; i < 10; i++) await step({ inputs: tokens, teacherLogits: tokenTeacher, mask });
+    expect(tf.memory().numTensors).toBe(baseline);
+    const klStep = createTrainStep({ student: tokenStudent, optimizer: tf.train.adam(0.01), temperature: 2 });
+    await klStep({ inputs: tokens, teacherLogits: tokenTop, mask });
+    const baseline2 = tf.memory().numTensors;
+    for (let i = 0; i < 10; i++) await klStep({ inputs: tokens, teacherLogits: tokenTop, mask });
+    expect(tf.memory().numTensors).toBe(baseline2);
+    tf.dispose([x, y, teacherLogits, top.ids, top.logits, tokens, tokenTeacher, mask, tokenTop.ids, tokenTop.logits]);
   });
 });
