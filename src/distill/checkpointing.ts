@@ -193,10 +193,15 @@ export class TrainingRun {
       }
     }
     if (last || (this.everyEpochs !== undefined && (epoch + 1) % this.everyEpochs === 0)) await this.save(position, null, history);
-    if (last && c.keepBest?.restore === true && this.best !== null) {
-      const { arrays } = decodeCheckpoint(await c.store.read('best'));
-      restoreVariables(this.source.student.weights.map((w) => w.read() as tf.Variable), arrays.filter((a) => a.group === 'student'), 'student');
-    }
+    if (last) await this.restoreBest();
+  }
+
+  /** `keepBest.restore`: the best epoch's student weights, at the run's end. */
+  private async restoreBest(): Promise<void> {
+    const c = this.args.checkpoint;
+    if (c?.keepBest?.restore !== true || this.best === null) return;
+    const { arrays } = decodeCheckpoint(await c.store.read('best'));
+    restoreVariables(this.source.student.weights.map((w) => w.read() as tf.Variable), arrays.filter((a) => a.group === 'student'), 'student');
   }
 
   /** Reads the newest good checkpoint and restores the student, optimizer, projections and streams from it. */
@@ -248,6 +253,7 @@ export class TrainingRun {
       const history = new tfl.History();
       this.restoreCallbacks(history);
       this.finishedHistory = history;
+      await this.restoreBest();
     }
   }
 

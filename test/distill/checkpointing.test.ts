@@ -142,6 +142,15 @@ describe('fit with checkpoints: resume', () => {
     const best = (await store.read('best')).manifest as { position: { epoch: number } };
     expect(best.position.epoch).toBe(losses.indexOf(Math.min(...losses)) + 1);
     expect((await store.list()).filter((n) => n.startsWith('step-'))).toHaveLength(1);
+
+    // restore: the best epoch's weights in the student at the end, also when resuming the finished run.
+    const bestStore = memoryStore();
+    const withBest = build(() => tf.train.sgd(1), 2);
+    await withBest.fit(x, y, { epochs: 3, batchSize: 8, seed: 7, validationData, checkpoint: { store: bestStore, keepBest: { monitor: 'val_loss', restore: true } } });
+    const again = build(() => tf.train.sgd(1), 2);
+    await again.fit(x, y, { epochs: 3, batchSize: 8, seed: 7, validationData, resume: true, checkpoint: { store: bestStore, keepBest: { monitor: 'val_loss', restore: true } } });
+    expect(bits(again.student)).toEqual(bits(withBest.student));
+    expect((await withBest.evaluate(x, y)).loss).toBeCloseTo(Math.min(...((await bestStore.read('best')).manifest as { history: { history: { val_loss: number[] } } }).history.history.val_loss), 5);
   });
 
   it('leaves no tensors behind: saving, and resuming into the same distiller', async () => {
