@@ -159,7 +159,9 @@ export interface DistillerEvaluateArgs {
  * The teacher runs once per batch in inference mode, outside the gradient
  * tape; the optimizer sees the student's trainable variables only. Logs per
  * epoch: `loss`, `distillation_loss`, `agreement` (student argmax = teacher
- * argmax) and, with labels, `student_loss` and `acc`; `val_` versions with
+ * argmax; for top-k teacher outputs, the id of the largest of the k logits)
+ * and, with labels, `student_loss` and `acc` (per unmasked token for
+ * token-level students, see `mask`); `val_` versions with
  * validation data; and the settings of the epoch's last step, `temperature`,
  * `alpha`, `learningRate` (`beta` with `kind: 'jsd'`), which may be schedules
  * (docs/schedules.md). `fit` returns a tfjs `History`.
@@ -254,8 +256,9 @@ export class Distiller {
    * @param y - Optional labels (class ids or one-hot): needed for `alpha > 0`, and for `acc`.
    * @param args - See {@link DistillerFitArgs}.
    * @returns The tfjs `History` of epoch logs.
-   * @throws {@link KdConfigError} `NOT_COMPILED` before {@link Distiller.compile}.
-   * @throws {@link KdShapeError} `LENGTH_MISMATCH` when x, y and teacher inputs differ in rows.
+   * @throws {@link KdConfigError} `NOT_COMPILED` before {@link Distiller.compile}; `TEACHER_FAILED` when the
+   *   teacher throws (epoch, batch and teacher named, the original as `cause`; the batch is not applied).
+   * @throws {@link KdShapeError} `LENGTH_MISMATCH` when x, y, mask and teacher inputs differ in rows.
    * @throws {@link KdDataError} for labels out of range, NaN/Inf teacher outputs or a NaN loss
    *   (the student keeps the weights it had before the failing step).
    */
