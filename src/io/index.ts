@@ -27,6 +27,7 @@ export {
   type ParseIdListOptions,
   type ReadNpyOptions,
 } from './npy.js';
+export { readNpyTopKTeacherOutputs, encodeNpyTopKTeacherOutputs, type ReadNpyTopKOptions } from './npyTopK.js';
 export {
   readArrowTeacherOutputs,
   encodeArrowTeacherOutputs,

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { float16ToFloat32, parse as parseNpy } from 'npyjs';
-import { KdDataError, KdShapeError } from '../errors.js';
+import { KdConfigError, KdDataError, KdShapeError } from '../errors.js';
 import {
   assertBatchShape,
   assertFiniteRow,
@@ -29,7 +29,7 @@ export interface ReadNpyOptions extends Omit<ReadTeacherOutputsOptions, 'numClas
 export type ByteSource = Uint8Array | ArrayBuffer | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
-const ITEM_SIZE: Record<string, number> = { f2: 2, f4: 4, f8: 8 };
+const ITEM_SIZE: Record<string, number> = { f2: 2, f4: 4, f8: 8, i4: 4, i8: 8 };
 
 /**
  * Reads an NPY array of teacher outputs, streaming: `[N, C]` float32,
@@ -75,10 +75,47 @@ async function* readNpyTeacherOutputsStream(
 ): AsyncGenerator<TeacherOutputBatch> {
   const source = options.source ?? 'NPY';
   const idsSource = options.idsSource ?? 'the id list';
-  const batchSize = options.batchSize ?? DEFAULT_READ_BATCH_SIZE;
   const checker = new IdChecker();
   ids.forEach((id, i) => checker.check(id, () => `${idsSource} entry ${i}`));
+  const rows = readNpyRows(data, { source, rows: ids.length, idsSource, batchSize: options.batchSize ?? DEFAULT_READ_BATCH_SIZE, kind: 'float' });
+  for await (const { header, bytes, firstRow } of rows) {
+    const logits = toFloat32(bytes, header.dtype);
+    const count = logits.length / header.numClasses;
+    for (let r = 0; r < count; r++) {
+      assertFiniteRow(logits, r * header.numClasses, header.numClasses, () => `${source} row ${firstRow + r} (id ${formatId(ids[firstRow + r])})`);
+    }
+    yield {
+      ids: ids.slice(firstRow, firstRow + count),
+      logits,
+      numClasses: header.numClasses,
+      locate: (r) => `${source} row ${firstRow + r}`,
+    };
+  }
+}
 
+/** Options of {@link readNpyRows}. */
+interface ReadNpyRowsOptions {
+  source: string;
+  /** The rows expected (one per id). */
+  rows: number;
+  idsSource: string;
+  batchSize: number;
+  /** The dtypes accepted: little-endian floats (f2, f4, f8) or integers (i4, i8). */
+  kind: 'float' | 'int';
+}
+
+/**
+ * Streams the rows of a 2-D NPY array as raw little-endian bytes, `batchSize`
+ * rows at a time (the last batch shorter), after checking the header.
+ *
+ * @throws `CORRUPT_FILE` (magic, header, dtype, truncated or overlong data), `LENGTH_MISMATCH` (rows ≠ ids).
+ * @internal
+ */
+export async function* readNpyRows(
+  data: ByteSource,
+  options: ReadNpyRowsOptions,
+): AsyncGenerator<{ header: NpyHeader; bytes: Uint8Array; firstRow: number }> {
+  const { source, idsSource } = options;
   let header: NpyHeader | undefined;
   let pending: Uint8Array = new Uint8Array(0); // bytes not yet consumed
   let row = 0;
@@ -86,36 +123,21 @@ async function* readNpyTeacherOutputsStream(
   let batchBytes = 0;
   let rowBytes = 0;
 
-  const emit = (bytes: Uint8Array, firstRow: number): TeacherOutputBatch => {
-    const h = header!;
-    const logits = toFloat32(bytes, h.dtype);
-    const rows = logits.length / h.numClasses;
-    for (let r = 0; r < rows; r++) {
-      assertFiniteRow(logits, r * h.numClasses, h.numClasses, () => `${source} row ${firstRow + r} (id ${formatId(ids[firstRow + r])})`);
-    }
-    return {
-      ids: ids.slice(firstRow, firstRow + rows),
-      logits,
-      numClasses: h.numClasses,
-      locate: (r) => `${source} row ${firstRow + r}`,
-    };
-  };
-
   for await (const chunk of byteChunks(data)) {
     let input = chunk;
     if (header === undefined) {
       pending = concat(pending, input);
-      const parsed = tryParseHeader(pending, source);
+      const parsed = tryParseHeader(pending, source, options.kind);
       if (parsed === undefined) continue;
       header = parsed;
-      if (header.rows !== ids.length) {
+      if (header.rows !== options.rows) {
         throw new KdShapeError(
           'LENGTH_MISMATCH',
-          `${idsSource} has ${ids.length} ids but ${source} has ${header.rows} rows: give one id per row, in row order`,
+          `${idsSource} has ${options.rows} ids but ${source} has ${header.rows} rows: give one id per row, in row order`,
         );
       }
       rowBytes = header.numClasses * ITEM_SIZE[header.dtype]!;
-      batch = new Uint8Array(Math.max(1, Math.min(batchSize, header.rows)) * rowBytes);
+      batch = new Uint8Array(Math.max(1, Math.min(options.batchSize, header.rows)) * rowBytes);
       input = pending.subarray(header.dataOffset);
       pending = new Uint8Array(0);
     }
@@ -135,10 +157,11 @@ async function* readNpyTeacherOutputsStream(
       batchBytes += take;
       offset += take;
       if (batchBytes === batch!.length || (header.rows - row) * rowBytes === batchBytes) {
-        const out = emit(batch!.subarray(0, batchBytes), row);
-        row += out.ids.length;
+        const firstRow = row;
+        row += batchBytes / rowBytes;
+        const bytes = batch!.slice(0, batchBytes); // aligned, and owned by the batch
         batchBytes = 0;
-        yield out;
+        yield { header, bytes, firstRow };
       }
     }
   }
@@ -158,9 +181,9 @@ async function* readNpyTeacherOutputsStream(
   }
 }
 
-/** What the NPY header says. */
-interface NpyHeader {
-  dtype: 'f2' | 'f4' | 'f8';
+/** What the NPY header says. @internal */
+export interface NpyHeader {
+  dtype: 'f2' | 'f4' | 'f8' | 'i4' | 'i8';
   descr: string;
   rows: number;
   numClasses: number;
@@ -168,7 +191,7 @@ interface NpyHeader {
 }
 
 /** Parses the header once enough bytes are in; undefined while more are needed. */
-function tryParseHeader(bytes: Uint8Array, source: string): NpyHeader | undefined {
+function tryParseHeader(bytes: Uint8Array, source: string, kind: 'float' | 'int'): NpyHeader | undefined {
   for (let i = 0; i < Math.min(bytes.length, MAGIC.length); i++) {
     if (bytes[i] !== MAGIC[i]) {
       throw new KdDataError('CORRUPT_FILE', `${source} is not an NPY file (the \\x93NUMPY magic is missing): save it with np.save`);
@@ -186,7 +209,7 @@ function tryParseHeader(bytes: Uint8Array, source: string): NpyHeader | undefine
     throw new KdDataError('CORRUPT_FILE', `${source}: ${why} (header ${text.trim()})`);
   };
   const order = /'descr'\s*:\s*'([<>|=]?)/.exec(text)?.[1];
-  if (order === '>') fail("the array is big-endian: save it with logits.astype('<f4')");
+  if (order === '>') fail(`the array is big-endian: save it with .astype('<${kind === 'int' ? 'i4' : 'f4'}')`);
   // npyjs reads the dictionary. Give it a version-1 header padded to 8 bytes so
   // its zero-length typed-array view of the (absent) data stays aligned.
   let dict = text.trimEnd();
@@ -202,7 +225,10 @@ function tryParseHeader(bytes: Uint8Array, source: string): NpyHeader | undefine
     return fail(`unsupported or unreadable header: ${(error as Error).message}; save float32 logits with np.save`);
   }
   const dtype = parsed.dtype;
-  if (dtype !== 'f2' && dtype !== 'f4' && dtype !== 'f8') {
+  if (kind === 'int' && dtype !== 'i4' && dtype !== 'i8') {
+    return fail(`dtype ${dtype} is not int32 or int64: save the class ids with top_ids.astype(np.int32)`);
+  }
+  if (kind === 'float' && dtype !== 'f2' && dtype !== 'f4' && dtype !== 'f8') {
     return fail(`dtype ${dtype} is not a float: save the logits with logits.astype(np.float32)`);
   }
   if (parsed.shape.length !== 2 || parsed.shape.some((d) => !Number.isInteger(d) || d < 0)) {
@@ -213,12 +239,11 @@ function tryParseHeader(bytes: Uint8Array, source: string): NpyHeader | undefine
   if (parsed.fortranOrder && rows > 1 && numClasses > 1) {
     fail('the array is in Fortran order: save np.ascontiguousarray(logits) instead');
   }
-  return { dtype, descr: `<${dtype}`, rows, numClasses, dataOffset };
+  return { dtype: dtype as NpyHeader['dtype'], descr: `<${dtype}`, rows, numClasses, dataOffset };
 }
 
 /** Little-endian float bytes (any alignment) to float32, rounding to nearest. */
-function toFloat32(bytes: Uint8Array, dtype: NpyHeader['dtype']): Float32Array {
-  const copy = bytes.slice(); // aligned, and owned by the batch
+function toFloat32(copy: Uint8Array, dtype: NpyHeader['dtype']): Float32Array {
   if (dtype === 'f4') return new Float32Array(copy.buffer);
   if (dtype === 'f8') return Float32Array.from(new Float64Array(copy.buffer));
   const halves = new Uint16Array(copy.buffer);
@@ -337,13 +362,14 @@ export function encodeIdList(ids: readonly ExampleId[]): string {
  * @param rows - N.
  * @param numClasses - C.
  * @param length - Total header length to pad to (a multiple of 64, at least the natural length).
+ * @param descr - `'<f4'` (default) or `'<i4'` (top-k class ids).
  * @returns The header bytes; the data follows directly.
  *
  * Internal (on no public entry): the NPY encoder and kd-ts/node's file writer
  * use it; `npyHeader(2, 3)` is 64 bytes, `"\x93NUMPY\x01\x00v\x00{'descr': '<f4', ...}"`.
  */
-export function npyHeader(rows: number, numClasses: number, length?: number): Uint8Array {
-  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${numClasses}), }`;
+export function npyHeader(rows: number, numClasses: number, length?: number, descr: '<f4' | '<i4' = '<f4'): Uint8Array {
+  const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${rows}, ${numClasses}), }`;
   const natural = Math.ceil((10 + dict.length + 1) / 64) * 64;
   const total = length ?? natural;
   if (total < natural || total % 64 !== 0 || total - 10 > 0xffff) {
@@ -390,6 +416,9 @@ async function* encodeNpyTeacherOutputsStream(
   let rows = 0;
   for await (const batch of batches) {
     assertBatchShape(batch);
+    if (batch.topIds !== undefined) {
+      throw new KdConfigError('INVALID_TOP_K', 'the batches hold top-k rows: encode them with encodeNpyTopKTeacherOutputs (two arrays)');
+    }
     if (batch.numClasses !== shape.numClasses) {
       throw new KdShapeError('CLASS_COUNT_MISMATCH', `a batch has ${batch.numClasses} classes but the NPY header says ${shape.numClasses}`);
     }

@@ -213,12 +213,14 @@ export class RowBatcher {
 
 /**
  * Validates a stream of batches from several files as one: same class count,
- * one id kind, finite values. Batches pass through unchanged.
+ * one id kind, finite values; for top-k batches, one k, valid distinct class
+ * ids, and no full rows among them. Batches pass through unchanged.
  *
  * @param batches - Batches from any reader, or several readers chained.
  * @returns The same batches.
  * @throws {@link KdShapeError} `CLASS_COUNT_MISMATCH`; {@link KdDataError} `ID_TYPE_MISMATCH`,
- *   `NON_FINITE_TEACHER_OUTPUT`, naming the row's file and line or row.
+ *   `NON_FINITE_TEACHER_OUTPUT`, `INVALID_TOP_K_IDS`; {@link KdConfigError} `INVALID_TOP_K` (another k,
+ *   or top-k and full rows mixed); naming the row's file and line or row.
  *
  * @example
  * ```ts

@@ -4,6 +4,7 @@ import { KdDataError, KdError } from '../errors.js';
 import { readArrowTeacherOutputs } from '../io/arrow.js';
 import { readJsonlTeacherOutputs } from '../io/jsonl.js';
 import { parseIdList, readNpyTeacherOutputs } from '../io/npy.js';
+import { readNpyTopKTeacherOutputs } from '../io/npyTopK.js';
 import { checkTeacherOutputs, type TeacherOutputBatch } from '../io/teacherOutputs.js';
 import { TeacherCache, type TeacherCacheOptions } from '../teachers/TeacherCache.js';
 import { formatOf, type TeacherFileFormat } from './teacherFileFormat.js';
@@ -17,7 +18,10 @@ export interface ReadTeacherFilesOptions {
   format?: TeacherFileFormat;
   /** Rows per yielded batch for JSONL and NPY (default 1024). */
   batchSize?: number;
-  /** The expected class count (JSONL, Arrow); by default the first row's. */
+  /**
+   * The expected class count (JSONL, Arrow); by default the first row's. For
+   * top-k files (JSONL or NPY), the teacher's class count: class ids at or above it are refused.
+   */
   numClasses?: number;
   /**
    * NPY: the id list of a single `.npy` file (default: `<name>.ids.json`, else
@@ -42,6 +46,10 @@ export interface ReadTeacherFilesOptions {
  * come with their own `part-00000.ids.json` (or `.ids.txt`).
  *
  * Memory holds one batch (one record batch for Arrow), whatever the total size.
+ *
+ * Top-k outputs are read as top-k batches: JSONL rows with `top_ids` and
+ * `top_logits`, or an NPY pair `<name>.top_logits.npy` + `<name>.top_ids.npy`
+ * (pass either name, or `<name>.npy` when only the pair exists) with `<name>.ids.json`.
  *
  * @param file - A `.jsonl`/`.ndjson`/`.json` (JSON Lines, as Spark's `df.write.json` writes), `.npy` or `.arrow`/`.arrows`/`.feather`/`.ipc` file, or a directory of them.
  * @param options - See {@link ReadTeacherFilesOptions}.
@@ -68,7 +76,7 @@ async function* readTeacherOutputsStream(
   file: string,
   options: ReadTeacherFilesOptions = {},
 ): AsyncGenerator<TeacherOutputBatch> {
-  const stat = await statOrThrow(file);
+  const stat = (await topKPairOnly(file)) ?? (await statOrThrow(file));
   if (!stat.isDirectory()) {
     yield* readOneFile(file, formatOf(file, options.format), options, options.idsPath);
     return;
@@ -121,13 +129,22 @@ async function* readOneFile(
     if (format === 'jsonl') {
       yield* readJsonlTeacherOutputs(readChunks(file), { ...common, ...(options.field ? { field: options.field } : {}) });
     } else if (format === 'npy') {
-      const idsFile = idsPath ?? (await findIdsFile(file));
+      const pair = await topKPair(file);
+      const idsFile = idsPath ?? (await findIdsFile(pair?.base ?? file.replace(/\.npy$/, ''), file));
       const ids = parseIdList(await fs.readFile(idsFile, 'utf8'), {
         source: idsFile,
         format: idsFile.endsWith('.json') ? 'json' : 'lines',
         ...(options.idType ? { idType: options.idType } : {}),
       });
-      yield* readNpyTeacherOutputs(readChunks(file), ids, { ...common, idsSource: idsFile });
+      if (pair === undefined) yield* readNpyTeacherOutputs(readChunks(file), ids, { ...common, idsSource: idsFile });
+      else {
+        yield* readNpyTopKTeacherOutputs(readChunks(pair.logits), readChunks(pair.ids), ids, {
+          ...common,
+          source: pair.logits,
+          topIdsSource: pair.ids,
+          idsSource: idsFile,
+        });
+      }
     } else {
       const handle = await fs.open(file, 'r');
       try {
@@ -151,8 +168,29 @@ async function* readChunks(file: string): AsyncGenerator<Uint8Array> {
   for await (const chunk of createReadStream(file, { highWaterMark: READ_CHUNK_BYTES })) yield chunk as Uint8Array;
 }
 
-async function findIdsFile(npyFile: string): Promise<string> {
-  const base = npyFile.replace(/\.npy$/, '');
+/**
+ * The top-k NPY pair of `file` (`<base>.top_logits.npy` + `<base>.top_ids.npy`):
+ * when `file` is either of them, or a `<base>.npy` that does not exist while the pair does.
+ */
+async function topKPair(file: string): Promise<{ base: string; logits: string; ids: string } | undefined> {
+  const named = /^(.*)\.top_(logits|ids)\.npy$/.exec(file);
+  const base = named?.[1] ?? file.replace(/\.npy$/, '');
+  const pair = { base, logits: `${base}.top_logits.npy`, ids: `${base}.top_ids.npy` };
+  if (named === null && (await exists(file))) return undefined;
+  if (named === null && !(await exists(pair.logits))) return undefined;
+  for (const part of [pair.logits, pair.ids]) {
+    if (!(await exists(part))) {
+      throw new KdDataError(
+        'CORRUPT_FILE',
+        `${part} is missing: top-k NPY outputs are a pair, ${path.basename(pair.logits)} (float [N, k]) and ` +
+          `${path.basename(pair.ids)} (int [N, k]), written side by side`,
+      );
+    }
+  }
+  return pair;
+}
+
+async function findIdsFile(base: string, npyFile: string): Promise<string> {
   for (const candidate of [`${base}.ids.json`, `${base}.ids.txt`]) {
     if (await exists(candidate)) return candidate;
   }
@@ -161,6 +199,12 @@ async function findIdsFile(npyFile: string): Promise<string> {
     `${npyFile} has no id list: write the ids next to it as ${path.basename(base)}.ids.json (a JSON array) or ` +
       `${path.basename(base)}.ids.txt (one per line), or pass { idsPath }`,
   );
+}
+
+/** A `<base>.npy` name whose data is a top-k pair: read as a file. */
+async function topKPairOnly(file: string): Promise<{ isDirectory: () => boolean } | undefined> {
+  if (!file.endsWith('.npy') || (await exists(file)) || !(await exists(`${file.replace(/\.npy$/, '')}.top_logits.npy`))) return undefined;
+  return { isDirectory: () => false };
 }
 
 async function statOrThrow(file: string): Promise<import('node:fs').Stats> {

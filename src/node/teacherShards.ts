@@ -27,7 +27,7 @@ export async function listTeacherShards(
   const names = (await fs.readdir(directory)).filter((n) => !n.startsWith('_') && !n.startsWith('.')).sort();
   const byFormat = new Map<TeacherFileFormat, string[]>();
   for (const name of names) {
-    if (/\.ids\.(json|txt)$/.test(name)) continue;
+    if (/\.ids\.(json|txt)$/.test(name) || name.endsWith('.top_ids.npy')) continue; // read with their data file
     const found = formatOfName(name);
     if (found === undefined || (format !== undefined && found !== format)) continue;
     byFormat.set(found, [...(byFormat.get(found) ?? []), path.join(directory, name)]);
@@ -124,7 +124,10 @@ class RowSplitter {
       const n = Math.min(remaining, batch.ids.length);
       const C = batch.numClasses;
       const locate = batch.locate;
-      yield { ids: batch.ids.slice(0, n), logits: batch.logits.subarray(0, n * C), numClasses: C, ...(locate ? { locate } : {}) };
+      // Top-k batches keep their class ids (and class count) in step with the values.
+      const topK = (from: number, to?: number) =>
+        batch.topIds === undefined ? {} : { topIds: batch.topIds.subarray(from * C, to === undefined ? undefined : to * C), ...(batch.classCount === undefined ? {} : { classCount: batch.classCount }) };
+      yield { ids: batch.ids.slice(0, n), logits: batch.logits.subarray(0, n * C), numClasses: C, ...topK(0, n), ...(locate ? { locate } : {}) };
       this.leftover =
         n === batch.ids.length
           ? undefined
@@ -132,6 +135,7 @@ class RowSplitter {
               ids: batch.ids.slice(n),
               logits: batch.logits.subarray(n * C),
               numClasses: C,
+              ...topK(n),
               ...(locate ? { locate: (r: number) => locate(r + n) } : {}),
             };
       remaining -= n;
