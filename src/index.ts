@@ -70,6 +70,7 @@ export {
   type TrainStep,
   type TrainStepOptions,
 } from './distill/trainStep.js';
+export type { StepTeacherOutputs } from './distill/stepData.js';
 export { withSeed, seededRandom, type Seed } from './distill/seed.js';
 export { withDistillationHead, type CompileForDistillationOptions } from './distill/fitWrapper.js';
 export { computeTeacherLogits, type ComputeTeacherLogitsOptions } from './distill/computeTeacherLogits.js';

@@ -26,6 +26,7 @@ export {
   type TrainStep,
   type TrainStepOptions,
 } from './trainStep.js';
+export type { StepTeacherOutputs } from './stepData.js';
 export { withSeed, seededRandom, type Seed } from './seed.js';
 export {
   linearSchedule,
