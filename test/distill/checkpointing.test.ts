@@ -123,6 +123,21 @@ describe('fit with checkpoints: resume', () => {
     expect(bits(resumed.student)).toEqual(bits(straight.student));
   });
 
+  it('fitDataset deterministic with batchesPerEpoch: resumes mid-epoch from the iterator position, bit for bit', async () => {
+    const dataset = { iterator: async () => { let i = 0; return { next: async () => (i < 5 ? { done: false as const, value: { xs: tf.slice(x, [8 * i], [8]), ys: tf.slice(y, [8 * i++], [8]) } } : { done: true as const, value: undefined }) }; } };
+    const args = { epochs: 3, seed: 5, batchesPerEpoch: 3, deterministic: true };
+    const straight = build();
+    const h0 = await straight.fitDataset(dataset, args);
+    const store = memoryStore();
+    let steps = 0;
+    const crash = { onBatchEnd: async () => { if (++steps === 5) throw new Crash(); } };
+    await expect(build().fitDataset(dataset, { ...args, callbacks: crash, checkpoint: { store, everySteps: 2 } })).rejects.toThrow(Crash);
+    const resumed = build();
+    const h1 = await resumed.fitDataset(dataset, { ...args, checkpoint: { store, everySteps: 2 }, resume: true });
+    expect(h1.history).toEqual(h0.history);
+    expect(bits(resumed.student)).toEqual(bits(straight.student));
+  });
+
   it('keeps earlyStopping\'s patience across a resume, and the best epoch apart (keepBest)', async () => {
     const validationData: [tf.Tensor, tf.Tensor] = [x, y];
     const run = (store: ReturnType<typeof memoryStore>, epochs: number, resume: boolean) =>
