@@ -2,7 +2,7 @@
  * What keeping only the teacher's top-k logits costs in accuracy (issue #11,
  * docs/teacher-outputs.md "Top-k outputs"): the demo's student (784-800-800-10
  * on the first 2,000 training digits, 40 epochs, Adam 1e-3 with a cosine
- * decay, batch 128, T = 3, alpha = 0.1, kind 'kl') distilled from the demo's
+ * decay, batch 128, T = 3, alpha = 0.1, kind 'kl') distilled from sweep.ts's
  * teacher (784-1200-1200-10, 20 epochs on 8,000 shifted digits) with the
  * teacher's full logits, and with its k largest logits only, for each k.
  *
@@ -107,7 +107,11 @@ async function main(): Promise<void> {
     teacher.dispose();
   }
   console.log(`\n${table(done.filter((r) => r.epochs === epochs), ks)}`);
-  console.log(`\n${new Date().toISOString()}, ${epochs} epochs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const loads = done.map((r) => r.load);
+  console.log(
+    `\n${new Date().toISOString()}, ${epochs} epochs; 1-minute load average at the end of each run ${Math.min(...loads).toFixed(1)} to ` +
+      `${Math.max(...loads).toFixed(1)}, now ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+  );
 }
 
 /** The hand-written loop: Adam with the demo's cosine decay, the Distiller's loss on each batch's cached teacher outputs. */
@@ -172,7 +176,7 @@ async function readResults(file: string): Promise<Result[]> {
 
 function table(results: Result[], ks: Array<number | 'full'>): string {
   const seeds = [...new Set(results.map((r) => r.seed))].sort((a, b) => a - b);
-  const header = `| teacher outputs | ${seeds.map((s) => `seed ${s}`).join(' | ')} | mean ± sd | teacher mass in top k (T=${TEMPERATURE}) |`;
+  const header = `| teacher outputs | ${seeds.map((s) => `seed ${s}`).join(' | ')} | mean ± sample sd | teacher mass in top k (T=${TEMPERATURE}) |`;
   const rule = `|---|${seeds.map(() => '---:').join('|')}|---:|---:|`;
   const teacherRow = `| (teacher's own errors) | ${seeds.map((s) => results.find((r) => r.seed === s)?.teacherErrors ?? '').join(' | ')} | | |`;
   const rows = ks.map((k) => {
@@ -182,7 +186,7 @@ function table(results: Result[], ks: Array<number | 'full'>): string {
     const sd = Math.sqrt(errors.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, errors.length - 1));
     const mass = of.filter((r) => r !== undefined).map((r) => r!.topKMass);
     const label = k === 'full' ? 'full logits (10 classes)' : `top-${k}`;
-    return `| ${label} | ${of.map((r) => r?.testErrors ?? '-').join(' | ')} | ${errors.length ? `${mean.toFixed(1)} ± ${sd.toFixed(1)}` : '-'} | ${
+    return `| ${label} | ${of.map((r) => r?.testErrors ?? '-').join(' | ')} | ${errors.length > 1 ? `${mean.toFixed(1)} ± ${sd.toFixed(1)}` : errors.length === 1 ? mean.toFixed(0) : '-'} | ${
       mass.length ? `${((mass.reduce((a, b) => a + b, 0) / mass.length) * 100).toFixed(2)} %` : '-'
     } |`;
   });
