@@ -33,8 +33,12 @@ export interface DistillationFitLossOptions {
   temperature?: number;
   /** Weight of the hard-label term in [0, 1] (default 0). */
   alpha?: number;
-  /** `'kl'` (Hinton, default) or `'mse'` (Tang et al.). */
+  /** `'kl'` (Hinton, default), `'reverse-kl'`, `'jsd'`, `'tvd'` or `'mse'` (Tang et al.). */
   kind?: DistillationKind;
+  /** `kind: 'jsd'` only: the teacher's weight in the mixture, in (0, 1) (default 0.5). */
+  beta?: number;
+  /** `kind: 'kl'` only: the teacher logits' k largest entries per row, renormalized (an integer in [1, classes)). */
+  topK?: number;
   /** Multiply the KL term by T² (default true). */
   scaleByTemperatureSquared?: boolean;
 }
@@ -78,7 +82,10 @@ export type FitLoss = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
  * compile, as tfjs builds them once; a learning-rate schedule is a tfjs
  * callback's job there, e.g. `model.optimizer.setLearningRate` in
  * `onEpochBegin` for SGD), `clipNorm` (tfjs's `fit` offers no hook between the
- * gradients and the update), and feature terms.
+ * gradients and the update), feature terms, top-k teacher outputs given as
+ * `{ ids, logits }` (fit's targets must be `[rows, classes]` tensors; `topK`
+ * with full teacher logits works) and token-level logits. Every `kind`, `beta`
+ * and `topK` work.
  *
  * @param student - A built, single-output LayersModel that outputs logits (no softmax).
  * @param compile - When given, the wrapped model is compiled with {@link compileForDistillation}.
@@ -185,7 +192,7 @@ export function compileForDistillation(wrapped: tfl.LayersModel, options: Compil
  *
  * @param options - Temperature, alpha, kind, as in `Distiller.compile`.
  * @returns `[hard, soft]`, in the order of the wrapped model's outputs.
- * @throws {@link KdConfigError} `INVALID_TEMPERATURE`, `INVALID_ALPHA` or `INVALID_OPTION` for bad settings.
+ * @throws {@link KdConfigError} `INVALID_TEMPERATURE`, `INVALID_ALPHA`, `INVALID_BETA`, `INVALID_TOP_K` or `INVALID_OPTION` for bad settings.
  *
  * @example
  * ```ts
@@ -213,6 +220,8 @@ export function distillationFitLosses(options: DistillationFitLossOptions): [Fit
       const distillation = distillationLoss(logits, teacherLogits, {
         temperature: config.temperature,
         kind: config.kind,
+        ...(config.kind === 'jsd' ? { beta: config.beta } : {}),
+        ...(config.topK === undefined ? {} : { topK: config.topK }),
         scaleByTemperatureSquared: config.scaleByTemperatureSquared,
         // Inside fit's gradient tape: shape checks only, no value reads per batch.
         validate: false,

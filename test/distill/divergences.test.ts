@@ -3,6 +3,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import { Distiller, createTrainStep, distillationLoss, type DistillationKind } from '../../src/index.js';
 import { topKLogits, type TopKLogits } from '../../src/losses/index.js';
+import { distillationFitLosses } from '../../src/distill/index.js';
 import { mlp, toyData } from './helpers.js';
 
 const N = 64;
@@ -199,5 +200,21 @@ describe('createTrainStep: new kinds, top-k outputs and masks in a custom loop',
     for (let i = 0; i < 10; i++) await klStep({ inputs: tokens, teacherLogits: tokenTop, mask });
     expect(tf.memory().numTensors).toBe(baseline2);
     tf.dispose([x, y, teacherLogits, top.ids, top.logits, tokens, tokenTeacher, mask, tokenTop.ids, tokenTop.logits]);
+  });
+});
+
+describe('distillationFitLosses (the tfjs fit route): kinds, beta and topK', () => {
+  it('the soft loss equals distillationLoss for jsd with beta and for kl with topK; bad settings are typed errors', () => {
+    const student = tf.randomNormal([8, 5]);
+    const teacher = tf.randomNormal([8, 5]);
+    for (const options of [{ kind: 'jsd', beta: 0.3 }, { kind: 'kl', topK: 2 }, { kind: 'tvd' }, { kind: 'reverse-kl' }] as const) {
+      const [, soft] = distillationFitLosses({ temperature: 2, alpha: 0.25, ...options });
+      const got = tf.tidy(() => soft(teacher, student).dataSync()[0]!);
+      const want = tf.tidy(() => distillationLoss(student, teacher, { temperature: 2, ...options }).dataSync()[0]! * 0.75);
+      relClose(got, want);
+    }
+    expect(() => distillationFitLosses({ temperature: 2, kind: 'kl', beta: 0.3 })).toThrow(expect.objectContaining({ code: 'INVALID_BETA' }));
+    expect(() => distillationFitLosses({ temperature: 2, kind: 'tvd', topK: 2 })).toThrow(expect.objectContaining({ code: 'INVALID_TOP_K' }));
+    tf.dispose([student, teacher]);
   });
 });
