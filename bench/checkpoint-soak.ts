@@ -175,7 +175,7 @@ function report(results: SoakRun[], steps: number, loadBefore: string): void {
       `${r.tensors[0]} → ${r.tensorsEnd} (${Math.min(...r.tensors)}–${Math.max(...r.tensors)})`,
       `${r.rssMb[0]!.toFixed(0)} → ${r.rssEndMb.toFixed(0)} (${Math.min(...r.rssMb).toFixed(0)}–${Math.max(...r.rssMb).toFixed(0)})`,
       `${(r.checkpointBytes / MB).toFixed(1)} MB`,
-      step.toFixed(1),
+      `${step.toFixed(1)} / ${(plainSteps.reduce((a, b) => a + b, 0) / plainSteps.length).toFixed(1)} / ${percentile(plainSteps, 0.9).toFixed(1)}`,
       `${checkpointStep.toFixed(1)} (write ${median(r.writeMs).toFixed(1)})`,
       `${((100 * extra) / (EVERY_STEPS * step)).toFixed(2)} %`,
       `${wallPerStep.toFixed(1)} / ${baselinePerStep.toFixed(1)} (${((100 * (wallPerStep - baselinePerStep)) / baselinePerStep).toFixed(1)} %)`,
@@ -189,7 +189,7 @@ function report(results: SoakRun[], steps: number, loadBefore: string): void {
         'numTensors: first ckpt → end (range)',
         'RSS MB: first ckpt → end (range)',
         'checkpoint',
-        'median step ms',
+        'step ms: median / mean / p90',
         'checkpoint step ms (store write)',
         'checkpoint cost / step',
         'wall ms/step with / without',
@@ -197,6 +197,11 @@ function report(results: SoakRun[], steps: number, loadBefore: string): void {
       rows,
     ),
   );
+}
+
+function percentile(values: readonly number[], share: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(share * sorted.length))]!;
 }
 
 main().catch((error: unknown) => {
