@@ -52,7 +52,8 @@ export function runFingerprint(student: tfl.LayersModel, step: TrainStep, data: 
       studentOutputs: studentOutputs ?? 'logits',
       features: (features?.features ?? []).map((f) => ({
         teacherLayer: f.teacherLayer,
-        studentLayer: f.studentLayer,
+        // By position: a rebuilt student's generated layer names differ within one process.
+        studentLayer: student.layers.findIndex((l) => l.name === f.studentLayer),
         loss: f.loss,
         weight: describeSchedule(f.weight),
         projection: f.projection === null ? 'none' : 'projection',

@@ -138,6 +138,29 @@ describe('fit with checkpoints: resume', () => {
     expect(bits(resumed.student)).toEqual(bits(straight.student));
   });
 
+  it('saves and restores feature-distillation projections', async () => {
+    const fteacher = withSeed(11, () => tfl.sequential({ layers: [tfl.layers.dense({ units: 10, activation: 'relu', inputShape: [6], name: 'ck_t_hidden' }), tfl.layers.dense({ units: 4 })] }));
+    // The projection (5 -> 10 units) is initialized at compile: seeded too.
+    const fbuild = () => withSeed(12, () => {
+      const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 5, activation: 'relu', inputShape: [6] }), tfl.layers.dense({ units: 4 })] });
+      const d = new Distiller({ teacher: fteacher, student });
+      d.compile({ optimizer: tf.train.adam(1e-2), temperature: 2, features: [{ teacherLayer: 'ck_t_hidden', studentLayer: student.layers[0]!.name }] });
+      return d;
+    });
+    const args = { epochs: 2, batchSize: 8, seed: 9 };
+    const straight = fbuild();
+    const h0 = await straight.fit(x, undefined, args);
+    const store = memoryStore();
+    let steps = 0;
+    await expect(fbuild().fit(x, undefined, { ...args, checkpoint: { store, everySteps: 3 }, callbacks: { onBatchEnd: async () => { if (++steps === 7) throw new Crash(); } } })).rejects.toThrow(Crash);
+    const saved = (await store.read('step-000000006')).manifest as { arrays: Array<{ group: string }> };
+    expect(saved.arrays.filter((a) => a.group === 'projections').length).toBeGreaterThan(0);
+    const resumed = fbuild();
+    const h1 = await resumed.fit(x, undefined, { ...args, checkpoint: { store, everySteps: 3 }, resume: true });
+    expect(h1.history).toEqual(h0.history);
+    expect(bits(resumed.student)).toEqual(bits(straight.student));
+  });
+
   it('keeps earlyStopping\'s patience across a resume, and the best epoch apart (keepBest)', async () => {
     const validationData: [tf.Tensor, tf.Tensor] = [x, y];
     const run = (store: ReturnType<typeof memoryStore>, epochs: number, resume: boolean) =>
