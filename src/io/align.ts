@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { KdDataError } from '../errors.js';
+import { KdConfigError, KdDataError } from '../errors.js';
 import { DEFAULT_BATCH_SIZE, positiveInteger } from '../inputs/batches.js';
 import { checkTeacherOutputs, formatId, IdChecker, type ExampleId, type TeacherOutputBatch } from './teacherOutputs.js';
 
@@ -54,6 +54,7 @@ const DEFAULT_MAX_PENDING = 65_536;
  * @returns An async generator of {@link AlignedTeacherBatch}es of `batchSize` rows.
  * @throws {@link KdDataError} `MISSING_ID`, `EXTRA_ID`, `DUPLICATE_ID`, `ID_TYPE_MISMATCH`, `OUT_OF_ORDER`,
  *   naming the id, the input's position and the teacher row's file and line.
+ * @throws {@link KdConfigError} `INVALID_TOP_K` for top-k teacher outputs (read those into a `TeacherCache`).
  *
  * @example
  * ```ts
@@ -103,6 +104,13 @@ async function* alignTeacherOutputsStream<E>(
       }
       current = next.value;
       row = 0;
+      if (current.topIds !== undefined) {
+        throw new KdConfigError(
+          'INVALID_TOP_K',
+          `${where(current, 0)}: top-k teacher outputs (class ids and values) cannot be streamed with alignTeacherOutputs / ` +
+            'zipTeacherOutputs yet: read them into a TeacherCache (readTeacherCache), which serves them by id',
+        );
+      }
       if (current.ids.length > 0) teacherKind ??= typeof current.ids[0] === 'string' ? 'string' : 'number';
     }
     return true;

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { distillationLoss, TeacherCache } from '../../src/index.js';
 import type { TopKLogits } from '../../src/losses/index.js';
 import {
+  alignTeacherOutputs,
   encodeNpyTopKTeacherOutputs,
   readJsonlTeacherOutputs,
   readNpyTopKTeacherOutputs,
@@ -88,6 +89,8 @@ describe('top-k teacher files', () => {
     await writeTeacherShards(cache, path.join(dir, 'shards'), { format: 'npy', rowsPerShard: 128 });
     expect(await collect(readTeacherOutputs(path.join(dir, 'shards')))).toEqual(want);
     await expect(writeTeacherOutputs(cache, path.join(dir, 'rt.arrow'))).rejects.toMatchObject({ code: 'INVALID_TOP_K' });
+    const aligned = alignTeacherOutputs([{ id: 0 }], cache.batches(), { idOf: (input: { id: number }) => input.id });
+    await expect(aligned.next()).rejects.toMatchObject({ code: 'INVALID_TOP_K', message: expect.stringContaining('TeacherCache') });
   });
 
   it('a 1,000-class teacher file with k = 10 is at least 40 times smaller, JSONL and NPY', async () => {
