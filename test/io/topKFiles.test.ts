@@ -93,6 +93,16 @@ describe('top-k teacher files', () => {
     await expect(aligned.next()).rejects.toMatchObject({ code: 'INVALID_TOP_K', message: expect.stringContaining('TeacherCache') });
   });
 
+  it('cuts a full-logit file to top-k through readTeacherCache({ topK })', async () => {
+    const full = new TeacherCache();
+    full.set(['a', 'b'], [[0.5, 3, -1, 2], [7, 7, 1, 8]]);
+    await writeTeacherOutputs(full, path.join(dir, 'cut-full.npy'));
+    const top = await readTeacherCache(path.join(dir, 'cut-full.npy'), { topK: 2 });
+    await writeTeacherOutputs(top, path.join(dir, 'cut-top.npy'));
+    const back = await collect(readTeacherOutputs(path.join(dir, 'cut-top.npy'), { numClasses: 4 }));
+    expect(back).toEqual({ ids: ['a', 'b'], topIds: [1, 3, 3, 0], logits: [3, 2, 8, 7], k: 2 });
+  });
+
   it('a 1,000-class teacher file with k = 10 is at least 40 times smaller, JSONL and NPY', async () => {
     const rows = 200;
     const values = Float32Array.from({ length: rows * 1000 }, (_, i) => Math.fround(Math.cos(i * 0.731) * 6.3 + Math.sin(i * 0.017)));
