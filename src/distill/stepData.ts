@@ -55,10 +55,19 @@ export function disposeConverted(converted: StepTeacherOutputs, original: StepTe
  * rows, labels, mask, alpha without labels.
  * @internal
  */
-export function checkStepData(batch: StepData, config: ResolvedLossConfig, alpha: number, studentClasses: number | null | undefined, logitTerm: boolean): void {
+export function checkStepData(batch: StepData, config: ResolvedLossConfig, alpha: number, studentShape: readonly (number | null)[], logitTerm: boolean): void {
   const teacher = batch.teacherLogits;
   const topK = isTopKLogits(teacher);
   const lead = topK ? leadShape(teacher.ids, 'top-k teacher ids') : leadShape(teacher, 'teacher outputs');
+  const studentClasses = studentShape[studentShape.length - 1];
+  if (studentShape.length !== lead.length + 1) {
+    throw new KdShapeError(
+      'RANK_MISMATCH',
+      `the student outputs [${studentShape.map((d) => d ?? 'batch').join(', ')}] but the teacher outputs are ` +
+        `[${(topK ? teacher.ids : (teacher as tf.Tensor)).shape.join(', ')}]: both must be [batch, classes], or [batch, time, classes] ` +
+        'for token-level logits',
+    );
+  }
   const teacherClasses = topK ? undefined : (teacher as tf.Tensor).shape[lead.length]!;
   const classes = typeof studentClasses === 'number' ? studentClasses : teacherClasses;
   if (teacherClasses !== undefined && typeof studentClasses === 'number' && teacherClasses !== studentClasses) {

@@ -233,7 +233,7 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
           "pass the teacher's features of the batch (teacherFeatures), as the Distiller does",
       );
     }
-    checkStepData(batch, config, alpha, studentClasses, !noLogitTerm);
+    checkStepData(batch, config, alpha, outputShape, !noLogitTerm);
   };
 
   const step = async (batch: StepBatch): Promise<StepLogs> => {

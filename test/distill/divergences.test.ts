@@ -199,7 +199,13 @@ describe('createTrainStep: new kinds, top-k outputs and masks in a custom loop',
     const baseline2 = tf.memory().numTensors;
     for (let i = 0; i < 10; i++) await klStep({ inputs: tokens, teacherLogits: tokenTop, mask });
     expect(tf.memory().numTensors).toBe(baseline2);
-    tf.dispose([x, y, teacherLogits, top.ids, top.logits, tokens, tokenTeacher, mask, tokenTop.ids, tokenTop.logits]);
+    // Token-level teacher outputs for a [batch, classes] student: a typed error before the tape, nothing leaked.
+    const flat = createTrainStep({ student: mlp(6, 8, 3, 2), optimizer: tf.train.adam(0.01), temperature: 2 });
+    const wrongRank = tf.randomNormal([32, 5, 3]);
+    const baseline3 = tf.memory().numTensors;
+    await expect(flat({ inputs: x, teacherLogits: wrongRank })).rejects.toMatchObject({ code: 'RANK_MISMATCH' });
+    expect(tf.memory().numTensors).toBe(baseline3);
+    tf.dispose([x, y, teacherLogits, top.ids, top.logits, tokens, tokenTeacher, mask, tokenTop.ids, tokenTop.logits, wrongRank]);
   });
 });
 
