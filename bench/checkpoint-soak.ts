@@ -16,7 +16,7 @@
  * take. Batches of 128 synthetic digits (uniform pixels, a fixed set of
  * 12,800 rows: 100 steps an epoch), Adam, KL at T = 4.
  *
- * Run: `nice -n 15 npx tsx bench/checkpoint-soak.ts [--steps 10000] [--runs 1] [--backend wasm|cpu]`
+ * Run: `nice -n 15 npx tsx bench/checkpoint-soak.ts [--steps 10000] [--runs 1] [--backend wasm|cpu] [--every 100] [--plain-first]`
  * (10,000 steps take ~10-20 minutes on 2 idle cores on wasm; `--steps 1000` for a short run).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -34,7 +34,8 @@ import { formatTable, loadAverage, machine, median } from './util.js';
 
 const BATCH = 128;
 const ROWS = 12_800;
-const EVERY_STEPS = 100;
+/** Steps between checkpoints (`--every`; the issue's goal is stated for 100). */
+let EVERY_STEPS = 100;
 const MB = 1024 * 1024;
 
 /** What one run measured. */
@@ -58,12 +59,19 @@ interface SoakRun {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { steps: { type: 'string', default: '10000' }, runs: { type: 'string', default: '1' }, backend: { type: 'string', default: 'wasm' } },
+    options: {
+      steps: { type: 'string', default: '10000' },
+      runs: { type: 'string', default: '1' },
+      backend: { type: 'string', default: 'wasm' },
+      every: { type: 'string', default: '100' },
+      'plain-first': { type: 'boolean', default: false },
+    },
   });
+  EVERY_STEPS = Number(values.every);
   const steps = Number(values.steps);
   const runs = Number(values.runs);
-  if (!Number.isInteger(steps) || steps < 2 * EVERY_STEPS || steps % (ROWS / BATCH) !== 0) {
-    throw new Error(`--steps must be a multiple of ${ROWS / BATCH} and at least ${2 * EVERY_STEPS}, got ${values.steps}`);
+  if (!Number.isInteger(steps) || steps < ROWS / BATCH || steps % (ROWS / BATCH) !== 0) {
+    throw new Error(`--steps must be a positive multiple of ${ROWS / BATCH}, got ${values.steps}`);
   }
   tf.env().set('PROD', true);
   const choice = await pickTrainingBackend({ prefer: [values.backend as 'wasm' | 'cpu'] });
@@ -78,7 +86,7 @@ async function main(): Promise<void> {
   const results: SoakRun[] = [];
   // Alternate: checkpointed, plain, checkpointed, plain...: load from other processes falls on both.
   for (let run = 0; run < runs; run++) {
-    for (const checkpointed of [true, false]) {
+    for (const checkpointed of values['plain-first'] ? [false, true] : [true, false]) {
       const result = await soak(teacher, x, steps, checkpointed);
       results.push(result);
       console.log(`  run ${run + 1} ${checkpointed ? 'with checkpoints' : 'without'}: ${result.seconds.toFixed(1)} s, median step ${median(result.stepMs).toFixed(1)} ms, load ${loadAverage()}`);
@@ -165,7 +173,9 @@ function report(results: SoakRun[], steps: number, loadBefore: string): void {
   const rows = withCheckpoints.map((r, i) => {
     const plainSteps = r.stepMs.filter((_, k) => !r.checkpointSteps.includes(k) && k > 0);
     const step = median(plainSteps);
-    const checkpointStep = median(r.checkpointSteps.map((k) => r.stepMs[k]!).filter((v) => v !== undefined));
+    // The run's last checkpoint is written after its last step: only those written during a step count here.
+    const during = r.checkpointSteps.map((k) => r.stepMs[k]).filter((v): v is number => v !== undefined);
+    const checkpointStep = during.length === 0 ? NaN : median(during);
     const extra = checkpointStep - step;
     const baseline = without[i];
     const wallPerStep = (r.seconds * 1000) / r.steps;
