@@ -47,7 +47,7 @@ export {
 } from './teachers/TeacherCache.js';
 export type { CacheRows } from './teachers/cacheRows.js';
 export type { TeacherData } from './teachers/fillCache.js';
-export { cachedTeacher, type CachedTeacher } from './teachers/cachedTeacher.js';
+export { cachedTeacher, type CachedTeacher, type CachedTeacherOptions } from './teachers/cachedTeacher.js';
 export type { ExampleId, TeacherOutputBatch } from './io/teacherOutputs.js';
 export {
   Distiller,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { KdDataError, KdShapeError } from '../errors.js';
 import { formatId, type ExampleId } from '../io/teacherOutputs.js';
 import { readContextIds } from './ids.js';
@@ -8,16 +9,21 @@ import { teacherOutputSpec, type TeacherOutputs, type TeacherOutputSpec } from '
 import {
   asTeacher,
   teacherModels,
+  type GraphModelLike,
   type Teacher,
   type TeacherContext,
+  type TeacherFunction,
   type TeacherLike,
   type TeacherModels,
   type TeacherPrediction,
 } from './teacher.js';
 import { isTopKLogits, type TopKLogits } from '../losses/topK.js';
 
-/** A teacher that fills a {@link TeacherCache} as it goes; see {@link cachedTeacher}. */
-export interface CachedTeacher extends Teacher<TeacherPrediction> {
+/**
+ * A teacher that fills a {@link TeacherCache} as it goes; see {@link cachedTeacher}.
+ * `Output` is what `predict` serves: tensors, or `TopKLogits` for a cache made with `topK`.
+ */
+export interface CachedTeacher<Output extends TeacherPrediction = tf.Tensor> extends Teacher<Output> {
   /** The rows computed so far. */
   readonly cache: TeacherCache;
   /** The wrapped teacher, adapted to the {@link Teacher} interface. */
@@ -81,12 +87,28 @@ export interface CachedTeacher extends Teacher<TeacherPrediction> {
  */
 export function cachedTeacher(
   teacher: TeacherLike,
-  options: { outputs?: TeacherOutputs | TeacherOutputSpec; initialCapacity?: number; topK?: number } = {},
-): CachedTeacher {
+  options: CachedTeacherOptions & { topK: number },
+): CachedTeacher<TopKLogits>;
+export function cachedTeacher(
+  teacher: Teacher | tfl.LayersModel | GraphModelLike | TeacherFunction,
+  options?: CachedTeacherOptions & { topK?: undefined },
+): CachedTeacher;
+export function cachedTeacher(teacher: TeacherLike, options?: CachedTeacherOptions): CachedTeacher<TeacherPrediction>;
+export function cachedTeacher(teacher: TeacherLike, options: CachedTeacherOptions = {}): CachedTeacher<TeacherPrediction> {
   return new CachingTeacher(asTeacher(teacher, { outputs: options.outputs }), teacher, options);
 }
 
-class CachingTeacher implements CachedTeacher {
+/** Options of {@link cachedTeacher}. */
+export interface CachedTeacherOptions {
+  /** Overrides what the teacher returns (`'logits'`, `'probs'` or a full {@link TeacherOutputSpec}). */
+  outputs?: TeacherOutputs | TeacherOutputSpec;
+  /** Rows to allocate room for at first (the store grows as needed). */
+  initialCapacity?: number;
+  /** Keep only the k largest logits of each row and serve `TopKLogits` (see `TeacherCacheOptions.topK`). */
+  topK?: number;
+}
+
+class CachingTeacher implements CachedTeacher<TeacherPrediction> {
   readonly cache: TeacherCache;
   readonly outputs: TeacherOutputSpec;
   teacherCalls = 0;

@@ -39,7 +39,7 @@ export {
 } from './TeacherCache.js';
 export type { CacheRows } from './cacheRows.js';
 export type { TeacherData } from './fillCache.js';
-export { cachedTeacher, type CachedTeacher } from './cachedTeacher.js';
+export { cachedTeacher, type CachedTeacher, type CachedTeacherOptions } from './cachedTeacher.js';
 export { zipTeacherOutputs, type ZippedTeacherData, type ZipTeacherOutputsOptions } from './zipTeacherOutputs.js';
 export {
   onnxTeacher,

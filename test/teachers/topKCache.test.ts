@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { cachedTeacher, distillationLoss, TeacherCache, type TeacherPrediction } from '../../src/index.js';
 import { topKLogits, type TopKLogits } from '../../src/losses/index.js';
 import { selectTopK } from '../../src/io/topKRows.js';
@@ -127,6 +127,12 @@ describe('TeacherCache with topK', () => {
     expect(filled.topK).toBe(2);
     expect(Array.from(filled.lookupClassIds([0, 1]))).toEqual([2, 1, 0, 1]);
     const cached = cachedTeacher(source);
+    // Typed by what the source may return; a plain model without topK serves tensors, with topK top-k rows.
+    expectTypeOf(cached.predict).returns.toEqualTypeOf<TeacherPrediction | Promise<TeacherPrediction>>();
+    const plain = tfl.sequential({ layers: [tfl.layers.dense({ units: 3, inputShape: [1] })] });
+    expectTypeOf(cachedTeacher(plain).predict).returns.toEqualTypeOf<tf.Tensor | Promise<tf.Tensor>>();
+    expectTypeOf(cachedTeacher(plain, { topK: 2 }).predict).returns.toEqualTypeOf<TopKLogits | Promise<TopKLogits>>();
+    plain.dispose();
     const out = asTopK(await cached.predict(tf.zeros([2, 1]), ctx([1, 0])));
     expect(out.ids.arraySync()).toEqual([[0, 1], [2, 1]]);
     expect(cached.cache.topK).toBe(2);
