@@ -163,7 +163,9 @@ export class TrainingRun {
     return {
       next: async () => {
         const next = await inner.next();
-        if (!next.done) this.iteratorPosition++;
+        // A finished iterator is replaced by a fresh one in the next epoch: nothing of it to skip on resume.
+        if (next.done) this.iteratorPosition = 0;
+        else this.iteratorPosition++;
         return next;
       },
     };

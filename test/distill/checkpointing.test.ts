@@ -123,6 +123,29 @@ describe('fit with checkpoints: resume', () => {
     expect(bits(resumed.student)).toEqual(bits(straight.student));
   });
 
+  it('fitDataset deterministic, one pass an epoch: resumes from an epoch-end checkpoint without skipping the next epoch, and mid-epoch', async () => {
+    const dataset = { iterator: async () => { let i = 0; return { next: async () => (i < 5 ? { done: false as const, value: { xs: tf.slice(x, [8 * i], [8]), ys: tf.slice(y, [8 * i++], [8]) } } : { done: true as const, value: undefined }) }; } };
+    const args = { epochs: 3, seed: 5, deterministic: true };
+    const straight = build();
+    const h0 = await straight.fitDataset(dataset, args);
+    // The run stopped after its first epoch: the newest checkpoint is the epoch end's.
+    const store = memoryStore();
+    await build().fitDataset(dataset, { ...args, epochs: 1, checkpoint: { store } });
+    const resumed = build();
+    const h1 = await resumed.fitDataset(dataset, { ...args, checkpoint: { store }, resume: true });
+    expect(h1.history).toEqual(h0.history);
+    expect(bits(resumed.student)).toEqual(bits(straight.student));
+    // Killed at step 12 (epoch 3, batch 2) with checkpoints every 3 steps: the newest is step 9, mid-epoch 2.
+    const midStore = memoryStore();
+    let steps = 0;
+    const crash = { onBatchEnd: async () => { if (++steps === 12) throw new Crash(); } };
+    await expect(build().fitDataset(dataset, { ...args, callbacks: crash, checkpoint: { store: midStore, everySteps: 3 } })).rejects.toThrow(Crash);
+    const again = build();
+    const h2 = await again.fitDataset(dataset, { ...args, checkpoint: { store: midStore, everySteps: 3 }, resume: true });
+    expect(h2.history).toEqual(h0.history);
+    expect(bits(again.student)).toEqual(bits(straight.student));
+  });
+
   it('fitDataset deterministic with batchesPerEpoch: resumes mid-epoch from the iterator position, bit for bit', async () => {
     const dataset = { iterator: async () => { let i = 0; return { next: async () => (i < 5 ? { done: false as const, value: { xs: tf.slice(x, [8 * i], [8]), ys: tf.slice(y, [8 * i++], [8]) } } : { done: true as const, value: undefined }) }; } };
     const args = { epochs: 3, seed: 5, batchesPerEpoch: 3, deterministic: true };
