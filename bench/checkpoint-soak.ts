@@ -16,7 +16,8 @@
  * take. Batches of 128 synthetic digits (uniform pixels, a fixed set of
  * 12,800 rows: 100 steps an epoch), Adam, KL at T = 4.
  *
- * Run: `nice -n 15 npx tsx bench/checkpoint-soak.ts [--steps 10000] [--runs 1] [--backend wasm|cpu] [--every 100] [--plain-first]`
+ * Run: `nice -n 15 npx tsx bench/checkpoint-soak.ts [--steps 10000] [--runs 1] [--backend wasm|cpu] [--every 100] [--plain-first | --checkpointed-only]`
+ * (`--checkpointed-only` skips the plain run: half the time, no "without" column)
  * (10,000 steps take ~10-20 minutes on 2 idle cores on wasm; `--steps 1000` for a short run).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
       backend: { type: 'string', default: 'wasm' },
       every: { type: 'string', default: '100' },
       'plain-first': { type: 'boolean', default: false },
+      'checkpointed-only': { type: 'boolean', default: false },
     },
   });
   EVERY_STEPS = Number(values.every);
@@ -77,7 +79,7 @@ async function main(): Promise<void> {
   const choice = await pickTrainingBackend({ prefer: [values.backend as 'wasm' | 'cpu'] });
   const loadBefore = loadAverage();
   console.log(`checkpoint soak: ${machine()}, backend ${tf.getBackend()} (${choice.reasons.join('; ')}), load before ${loadBefore}`);
-  console.log(`MLP 784-800-800-10, batch ${BATCH}, ${steps} steps, a checkpoint every ${EVERY_STEPS} steps, ${runs} run(s) each way\n`);
+  console.log(`MLP 784-800-800-10, batch ${BATCH}, ${steps} steps, a checkpoint every ${EVERY_STEPS} steps, ${runs} run(s) ${values['checkpointed-only'] ? 'with checkpoints only' : 'each way'}\n`);
 
   const x = tf.randomUniform([ROWS, 784], 0, 1, 'float32', 11) as tf.Tensor2D;
   const projection = tf.randomNormal([784, 10], 0, 0.1, 'float32', 12);
@@ -86,7 +88,8 @@ async function main(): Promise<void> {
   const results: SoakRun[] = [];
   // Alternate: checkpointed, plain, checkpointed, plain...: load from other processes falls on both.
   for (let run = 0; run < runs; run++) {
-    for (const checkpointed of values['plain-first'] ? [false, true] : [true, false]) {
+    const ways = values['checkpointed-only'] ? [true] : values['plain-first'] ? [false, true] : [true, false];
+    for (const checkpointed of ways) {
       const result = await soak(teacher, x, steps, checkpointed);
       results.push(result);
       console.log(`  run ${run + 1} ${checkpointed ? 'with checkpoints' : 'without'}: ${result.seconds.toFixed(1)} s, median step ${median(result.stepMs).toFixed(1)} ms, load ${loadAverage()}`);
@@ -188,7 +191,9 @@ function report(results: SoakRun[], steps: number, loadBefore: string): void {
       `${step.toFixed(1)} / ${(plainSteps.reduce((a, b) => a + b, 0) / plainSteps.length).toFixed(1)} / ${percentile(plainSteps, 0.9).toFixed(1)}`,
       `${checkpointStep.toFixed(1)} (write ${median(r.writeMs).toFixed(1)})`,
       `${((100 * extra) / (EVERY_STEPS * step)).toFixed(2)} %`,
-      `${wallPerStep.toFixed(1)} / ${baselinePerStep.toFixed(1)} (${((100 * (wallPerStep - baselinePerStep)) / baselinePerStep).toFixed(1)} %)`,
+      baseline === undefined
+        ? `${wallPerStep.toFixed(1)} / — (no plain run)`
+        : `${wallPerStep.toFixed(1)} / ${baselinePerStep.toFixed(1)} (${((100 * (wallPerStep - baselinePerStep)) / baselinePerStep).toFixed(1)} %)`,
     ];
   });
   console.log(`\n${steps} steps per run; load before ${loadBefore}, after ${loadAverage()}; backend ${tf.getBackend()}; ${machine()}\n`);
@@ -207,6 +212,14 @@ function report(results: SoakRun[], steps: number, loadBefore: string): void {
       rows,
     ),
   );
+  withCheckpoints.forEach((r, i) => console.log(`\nrun ${i + 1} over time: ${trend(r)}`));
+}
+
+/** RSS and numTensors at the first checkpoint, each quarter of the run, and the last: the trend the range hides. */
+function trend(r: SoakRun): string {
+  const n = r.rssMb.length;
+  const at = [0, Math.floor(n / 4), Math.floor(n / 2), Math.floor((3 * n) / 4), n - 1];
+  return at.map((k) => `ckpt ${k + 1}: ${r.rssMb[k]!.toFixed(0)} MB, ${r.tensors[k]} tensors`).join('; ');
 }
 
 function percentile(values: readonly number[], share: number): number {
