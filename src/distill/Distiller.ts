@@ -66,14 +66,14 @@ export interface DistillerCompileArgs {
   clipNorm?: number;
   /**
    * `'kl'` (Hinton, default), `'reverse-kl'`, `'jsd'`, `'tvd'`, `'mse'` (Tang et al.;
-   * see docs/divergences.md); `'none'`: no logit term (with `features`: FitNets' first stage).
+   * see docs/losses.md); `'none'`: no logit term (with `features`: FitNets' first stage).
    */
   kind?: DistillationKind | 'none';
   /** `kind: 'jsd'` only: the teacher's weight in the mixture, in (0, 1) (default 0.5). */
   beta?: Schedule;
   /** `kind: 'kl'` only: distil from the teacher's k largest logits per row (an integer in [1, classes)). */
   topK?: number;
-  /** Multiply the KL term by T² (default true). */
+  /** Multiply the divergence term (every kind but 'mse') by T² (default true). */
   scaleByTemperatureSquared?: boolean;
   /**
    * Intermediate-layer terms (see docs/features.md): each pulls a student
@@ -221,7 +221,11 @@ export class Distiller {
    * @throws {@link KdConfigError} for invalid T or alpha, a softmax student, an unbuilt student,
    *   or `kind: 'mse'` with a probability teacher; `INVALID_TEMPERATURE` for a temperature schedule
    *   with a teacher whose outputs were stored at one temperature; `INVALID_LEARNING_RATE` for a bad
-   *   learning rate or an optimizer without one; `INVALID_OPTION` for a `clipNorm` that is not > 0.
+   *   learning rate or an optimizer without one; `INVALID_OPTION` for a `clipNorm` that is not > 0;
+   *   `INVALID_BETA` for a `beta` outside (0, 1) or without `kind: 'jsd'`; `INVALID_TOP_K` for a `topK`
+   *   not in [1, classes) or without `kind: 'kl'`; for `features`: `UNKNOWN_LAYER` (listing the
+   *   model's layers), `INVALID_TEACHER` (a teacher that is not a LayersModel),
+   *   `UNSUPPORTED_FEATURE_LAYER` (nested or shared layers), `FEATURE_SHAPE_MISMATCH` and `RANK_MISMATCH`.
    */
   compile(args: DistillerCompileArgs): void {
     ensureBuilt(this.student);

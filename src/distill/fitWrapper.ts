@@ -39,7 +39,7 @@ export interface DistillationFitLossOptions {
   beta?: number;
   /** `kind: 'kl'` only: the teacher logits' k largest entries per row, renormalized (an integer in [1, classes)). */
   topK?: number;
-  /** Multiply the KL term by T² (default true). */
+  /** Multiply the divergence term (every kind but 'mse') by T² (default true). */
   scaleByTemperatureSquared?: boolean;
 }
 

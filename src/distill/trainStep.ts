@@ -58,7 +58,7 @@ export interface TrainStepOptions {
    * Teacher outputs given as top-k (`{ ids, logits }`) need no `topK`.
    */
   topK?: number;
-  /** Multiply the KL term by T² (default true). */
+  /** Multiply the divergence term (every kind but 'mse') by T² (default true). */
   scaleByTemperatureSquared?: boolean;
   /** What the student returns; `'probs'` for a student ending in softmax (default `'logits'`). */
   studentOutputs?: TeacherOutputs;
@@ -179,6 +179,12 @@ export function createTrainStep(options: TrainStepOptions): TrainStep {
       'INVALID_OPTION',
       "kind 'none' drops the logit term, so without features nothing would train: add features, or pick a kind such as 'kl'",
     );
+  }
+  if (noLogitTerm && options.beta !== undefined) {
+    throw new KdConfigError('INVALID_BETA', "beta shapes the 'jsd' logit term, which kind 'none' drops: remove beta, or use kind 'jsd'");
+  }
+  if (noLogitTerm && options.topK !== undefined) {
+    throw new KdConfigError('INVALID_TOP_K', "topK shapes the 'kl' logit term, which kind 'none' drops: remove topK, or use kind 'kl'");
   }
   // Schedules are checked per step (stepSettings); the config holds the constants.
   const config = resolveLossConfig({ ...options, ...scheduleStandIns(options), kind: noLogitTerm ? 'mse' : (options.kind as DistillationKind | undefined) }, true);

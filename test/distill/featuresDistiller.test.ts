@@ -98,6 +98,22 @@ describe('Distiller with features', () => {
     distiller.compile({ optimizer: tf.train.adam(1e-2), temperature: 2, features: [{ teacherLayer: 't_hidden', studentLayer: 's_hidden' }] });
     await distiller.fit(tf.randomNormal([32, 6]), undefined, { epochs: 1, batchSize: 16 });
     expect(await specs()).toEqual(before);
+    // kd-ts/node's saveStudent writes the student's weights only, and loadStudent gives back its layers.
+    const { saveStudent, loadStudent } = await import('../../src/node/index.js');
+    const { mkdtemp, readFile, rm } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'kd-features-save-'));
+    try {
+      await saveStudent(student, dir);
+      const manifest = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as { weightsManifest: { weights: { name: string }[] }[] };
+      expect(manifest.weightsManifest.flatMap((group) => group.weights.map((w) => w.name))).toEqual(before);
+      const loaded = await loadStudent(dir);
+      expect(loaded.countParams()).toBe(student.countParams());
+      loaded.dispose();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('the teacher runs once per batch (logits and features from one pass)', async () => {
@@ -161,6 +177,42 @@ describe('Distiller with features', () => {
     await distiller.fit(x, y, { epochs: 4, batchSize: 8, validationData: [x, y] });
     await distiller.evaluate(x, y);
     expect(tf.memory().numTensors).toBe(baseline);
+  });
+
+  test("no leaked tensors: kind 'none', a scheduled weight and clipNorm; masked [batch, time, units] BiLSTM features", async () => {
+    const teacher = net('t', 12, 1);
+    const student = net('s', 8, 2);
+    const x = tf.randomNormal([40, 6]);
+    const distiller = new Distiller({ teacher, student });
+    const weight = ({ epoch }: { epoch: number }) => 1 + epoch;
+    distiller.compile({ optimizer: tf.train.adam(1e-2), kind: 'none', clipNorm: 0.5, features: [{ teacherLayer: 't_hidden', studentLayer: 's_hidden', weight }] });
+    await distiller.fit(x, undefined, { epochs: 1, batchSize: 8 });
+    let baseline = tf.memory().numTensors;
+    await distiller.fit(x, undefined, { epochs: 3, batchSize: 8, validationData: { x } });
+    await distiller.evaluate(x);
+    expect(tf.memory().numTensors).toBe(baseline);
+
+    const { buildBiLstmStudent } = await import('../../src/index.js');
+    const make = (seed: number, hiddenUnits: number) =>
+      withSeed(seed, () => buildBiLstmStudent({ vocabSize: 30, numClasses: 2, embeddingDim: 8, hiddenUnits, fcUnits: 8, pooling: 'max' }));
+    const tokens = tf.tensor2d(Array.from({ length: 16 }, (_, row) => [3 + (row % 20), 4, row % 3 === 0 ? 0 : 5, 0]), undefined, 'int32');
+    const labels = tf.tensor1d(Array.from({ length: 16 }, (_, row) => row % 2), 'int32');
+    const text = new Distiller({ teacher: make(1, 12), student: make(2, 4) });
+    text.compile({ optimizer: tf.train.adam(1e-2), temperature: 2, alpha: 0.5, features: [{ teacherLayer: 'bilstm', studentLayer: 'bilstm', loss: 'cosine' }] });
+    await text.fit(tokens, labels, { epochs: 1, batchSize: 8 });
+    baseline = tf.memory().numTensors;
+    const history = await text.fit(tokens, labels, { epochs: 3, batchSize: 8 });
+    await text.evaluate(tokens, labels);
+    expect(tf.memory().numTensors).toBe(baseline);
+    expect(history.history.feature_loss!.every((v) => Number.isFinite(v as number) && (v as number) > 0)).toBe(true);
+  });
+
+  test("kind 'none' refuses beta and topK by name (they shape a logit term it drops)", () => {
+    const distiller = new Distiller({ teacher: net('t', 12, 1), student: net('s', 8, 2) });
+    const features = [{ teacherLayer: 't_hidden', studentLayer: 's_hidden' }];
+    expect(codeOf(() => distiller.compile({ optimizer: 'sgd', kind: 'none', beta: 0.3, features }))).toBe('INVALID_BETA');
+    expect(codeOf(() => distiller.compile({ optimizer: 'sgd', kind: 'none', topK: 2, features }))).toBe('INVALID_TOP_K');
+    expect(() => distiller.compile({ optimizer: 'sgd', kind: 'none', topK: 2, features })).toThrow(/kind 'none' drops/);
   });
 
   test('compiling again frees the old projections', async () => {

@@ -182,10 +182,15 @@ describe('withDistillationHead + model.fit', () => {
     tf.dispose([x, y, teacherLogits]);
   });
 
-  it('leaves no tensors behind over several epochs (baseline after the first, which creates Adam slots)', async () => {
+  it.each([
+    ['kl', {}],
+    ['jsd with beta', { kind: 'jsd', beta: 0.3 }],
+    ['kl with topK', { kind: 'kl', topK: 2 }],
+    ['tvd', { kind: 'tvd' }],
+  ] as const)('leaves no tensors behind over several epochs, %s (baseline after the first, which creates Adam slots)', async (_name, loss) => {
     const { x, y } = toyData(40);
     const teacher = mlp(6, 16, 3, 1);
-    const wrapped = withDistillationHead(student(3), { optimizer: tf.train.adam(1e-2), temperature: 4, alpha: 0.1 });
+    const wrapped = withDistillationHead(student(3), { optimizer: tf.train.adam(1e-2), temperature: 4, alpha: 0.1, ...loss });
     const labels = tf.oneHot(y, 3);
     const beforeLogits = tf.memory().numTensors;
     const teacherLogits = await computeTeacherLogits(teacher, x, { batchSize: 16 });
