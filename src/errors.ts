@@ -95,8 +95,10 @@ export class KdError extends Error {
   constructor(code: KdErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
-    this.name = new.target.name;
   }
+
+  /** The class's name, set explicitly so that minified bundles keep it (a class's own name does not survive). */
+  override name = 'KdError';
 }
 
 /**
@@ -110,7 +112,10 @@ export class KdError extends Error {
  * console.log(err.code); // 'INVALID_ALPHA'
  * ```
  */
-export class KdConfigError extends KdError {}
+export class KdConfigError extends KdError {
+  /** `'KdConfigError'`, kept in minified bundles. */
+  override name = 'KdConfigError';
+}
 
 /**
  * Tensors whose shapes do not fit together (class counts, batch sizes,
@@ -123,7 +128,10 @@ export class KdConfigError extends KdError {}
  * console.log(err instanceof Error); // true
  * ```
  */
-export class KdShapeError extends KdError {}
+export class KdShapeError extends KdError {
+  /** `'KdShapeError'`, kept in minified bundles. */
+  override name = 'KdShapeError';
+}
 
 /**
  * Bad values in the data: NaN/Inf logits, labels out of range, invalid
@@ -136,7 +144,10 @@ export class KdShapeError extends KdError {}
  * console.log(err.name); // 'KdDataError'
  * ```
  */
-export class KdDataError extends KdError {}
+export class KdDataError extends KdError {
+  /** `'KdDataError'`, kept in minified bundles. */
+  override name = 'KdDataError';
+}
 
 /**
  * A backend that is missing or cannot do what was asked.
@@ -148,4 +159,7 @@ export class KdDataError extends KdError {}
  * console.log(err.code);
  * ```
  */
-export class KdBackendError extends KdError {}
+export class KdBackendError extends KdError {
+  /** `'KdBackendError'`, kept in minified bundles. */
+  override name = 'KdBackendError';
+}
