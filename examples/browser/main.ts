@@ -7,6 +7,9 @@
  * `unavailable` when the backend does not start here, `error`).
  */
 import * as tf from '@tensorflow/tfjs-core';
+// Registers tfjs's 'downloads://' router. tfjs-core imports this module only for a name the page never uses, so
+// Vite 8's bundler drops it, router included, and model.save('downloads://...') then finds no handler.
+import '@tensorflow/tfjs-core/dist/io/browser_files.js';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { KdError } from 'kd-ts';
 import { withQuantization } from 'kd-ts/io';

@@ -188,10 +188,6 @@ export async function runDemo(settings: DemoSettings, outDir: string, log: (line
   };
   const sentence = summarySentence(errors, distilledReport);
   const wallSeconds = (performance.now() - started) / 1000;
-  log('');
-  log(table);
-  log('');
-  log(sentence);
 
   const digits = await transferExamples(teacher, { 'labels only': scratch, distilled }, split.test, test.x, settings);
   const svg = await demoFigureSvg(
@@ -200,7 +196,7 @@ export async function runDemo(settings: DemoSettings, outDir: string, log: (line
     `MNIST: teacher on ${split.train.size.toLocaleString('en-US')} digits, students on ${labelled.size.toLocaleString('en-US')}, seed ${settings.seed}`,
     digits,
     [
-      `What distillation transfers: probabilities at T=${settings.temperature} on the ${digits.length} test digits where the teacher (right) is least sure.`,
+      `What distillation transfers: probabilities at T=${settings.temperature} on the ${digits.length} test digits the teacher gets right but is least sure of.`,
       'Bars in each group, left to right: teacher (blue), student on labels only (orange), distilled student (red).',
     ],
   );
@@ -220,7 +216,12 @@ export async function runDemo(settings: DemoSettings, outDir: string, log: (line
       transfer: { temperature: settings.temperature, digits: digits.map(({ pixels: _pixels, ...rest }) => rest) },
     },
   });
+  // The summary: the table, where the report is, and last the plain sentence.
+  log('');
+  log(table);
   log(`\nreport: ${files.markdown} (figure: ${files.svg}, ${files.png}); wall time ${wallSeconds.toFixed(0)} s`);
+  log('');
+  log(sentence);
 
   tf.dispose([test.x, test.y]);
   for (const model of [teacher, scratch, distilled]) model.dispose();

@@ -8,7 +8,7 @@
  * learning curves.
  *
  * Run:
- * - `npx tsx examples/mnist/main.ts` (about 4.5 minutes of one core, wasm; see README.md);
+ * - `npx tsx examples/mnist/main.ts` (about 4 minutes of one core, wasm; see README.md);
  * - `... --quick`: 1,000 training digits, tiny models, 2 epochs: a smoke test (seconds);
  * - `... --full`: Hinton et al.'s recipe, 40 epochs, 3 seeds, many students (about an hour).
  * Flags: `--out DIR` (default `.tmp/mnist-report`, or `.tmp/mnist-full` with `--full`),

@@ -14,7 +14,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { Page } from 'playwright-core';
+import type { Download, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoReport } from '../../examples/browser/main.js';
 import { launchChromium, serveStatic, type HeadlessChromium, type StaticServer } from './harness.js';
@@ -78,6 +78,23 @@ describe('browser demo in headless Chromium', () => {
     const report = await page.evaluate(() => window.__kdResult);
     expect(report?.saved).toMatchObject({ url: 'indexeddb://kd-ts-demo-student', samePredictions: true });
     expect(report?.saved?.bytes).toBe(25_450 * 4);
+
+    // The uint8 download: tfjs's downloads:// handler saves model.json and the weights file.
+    const downloads: Download[] = [];
+    page.on('download', (download) => downloads.push(download));
+    await page.click('#save-download');
+    await expect.poll(() => downloads.length, { timeout: 30_000 }).toBe(2);
+    const floatBin = await readFile((await downloads.find((d) => d.suggestedFilename().endsWith('.bin'))!.path())!);
+    expect(floatBin.byteLength).toBe(25_450 * 4);
+    downloads.length = 0;
+    await page.click('#save-download-uint8');
+    await expect.poll(() => downloads.length, { timeout: 30_000 }).toBe(2);
+    const files = Object.fromEntries(await Promise.all(downloads.map(async (d) => [d.suggestedFilename(), await readFile((await d.path())!)] as const)));
+    const modelJson = JSON.parse(files['kd-ts-student-uint8.json']!.toString('utf8')) as { weightsManifest: { weights: { name: string; quantization?: { dtype: string } }[] }[] };
+    const specs = modelJson.weightsManifest.flatMap((group) => group.weights);
+    expect(specs.some((w) => w.quantization?.dtype === 'uint8')).toBe(true);
+    // 25,450 float32 weights are 101,800 bytes; quantized, the file is under 30 % of that.
+    expect(files['kd-ts-student-uint8.weights.bin']!.byteLength).toBeLessThan(0.3 * 25_450 * 4);
     expect(await pageErrors(page)).toEqual([]);
     await page.close();
   });

@@ -153,11 +153,18 @@ describe('affine uint8 / uint16', () => {
   });
 });
 
+/** How many classes the model's argmax takes over the rows. */
+function classesPredicted(logits: tf.Tensor): number {
+  return tf.tidy(() => new Set(tf.argMax(logits, -1).dataSync()).size);
+}
+
 describe('withQuantization: save through any IOHandler, load with stock tfjs', () => {
   it('an MLP: uint8 ≤ 30 % and float16/uint16 ≤ 55 % of the float32 bytes, ≥ 95 % of predictions unchanged, no leak', async () => {
     const model = mlp();
     const x = withSeed(2, () => tf.randomNormal([1000, 256]));
     const reference = model.predict(x) as tf.Tensor;
+    // Agreement means something only if the float model's answers vary.
+    expect(classesPredicted(reference)).toBeGreaterThanOrEqual(6);
     const floatBytes = weightBytes(await artifactsOf(model));
     const before = tf.memory().numTensors;
     for (const [dtype, share] of [['uint8', 0.3], ['uint16', 0.55], ['float16', 0.55]] as const) {
@@ -179,6 +186,7 @@ describe('withQuantization: save through any IOHandler, load with stock tfjs', (
     const student = withSeed(3, () => buildBiLstmStudent({ vocabSize: 400, numClasses: 4, embeddingDim: 32, hiddenUnits: 24, fcUnits: 32 }));
     const tokens = withSeed(4, () => tf.tidy(() => tf.mul(tf.randomUniform([200, 12], 3, 400, 'int32'), tf.cast(tf.greater(tf.randomUniform([200, 12]), 0.2), 'int32'))));
     const reference = student.predict(tokens) as tf.Tensor;
+    expect(classesPredicted(reference)).toBeGreaterThanOrEqual(3);
     const floatBytes = weightBytes(await artifactsOf(student));
     const before = tf.memory().numTensors;
     for (const dtype of ['uint8', 'uint16', 'float16'] as const) {
