@@ -265,6 +265,32 @@ export class Distiller {
    * @throws {@link KdShapeError} `LENGTH_MISMATCH` when x, y, mask and teacher inputs differ in rows.
    * @throws {@link KdDataError} for labels out of range, NaN/Inf teacher outputs or a NaN loss
    *   (the student keeps the weights it had before the failing step).
+   * @throws With `checkpoint`/`resume`: {@link KdConfigError} `CHECKPOINT_MISMATCH` (the newest checkpoint is of
+   *   another run; the message names what differs), `CHECKPOINT_UNSUPPORTED` (an optimizer whose state cannot be
+   *   restored exactly, e.g. Adamax); {@link KdDataError} `CHECKPOINT_CORRUPT` when no checkpoint in the store can be
+   *   read (a damaged newest one falls back to the previous, with a warning). See docs/checkpoints.md.
+   *
+   * @example
+   * ```ts
+   * import * as tf from '@tensorflow/tfjs-core';
+   * import * as tfl from '@tensorflow/tfjs-layers';
+   * import { Distiller } from 'kd-ts';
+   * import { fileCheckpointStore } from 'kd-ts/node';
+   *
+   * const teacher = tfl.sequential({ layers: [tfl.layers.dense({ units: 10, inputShape: [20] })] });
+   * const student = tfl.sequential({ layers: [tfl.layers.dense({ units: 10, inputShape: [20] })] });
+   * const distiller = new Distiller({ teacher, student });
+   * distiller.compile({ optimizer: 'adam', temperature: 4 });
+   * const x = tf.randomNormal([256, 20]);
+   * // Killed and started again, the same call continues from its newest checkpoint, to the same weights.
+   * const history = await distiller.fit(x, undefined, {
+   *   epochs: 10,
+   *   seed: 0,
+   *   checkpoint: { store: fileCheckpointStore('./checkpoints'), everySteps: 100 },
+   *   resume: true,
+   * });
+   * console.log(history.history.loss);
+   * ```
    */
   async fit(x: ModelInputs, y?: tf.Tensor, args: DistillerFitArgs = {}): Promise<tfl.History> {
     const step = this.requireStep();
@@ -308,7 +334,8 @@ export class Distiller {
    * @param dataset - A `tf.data.Dataset` or anything with `iterator()`.
    * @param args - See {@link DistillerFitDatasetArgs}.
    * @returns The tfjs `History` of epoch logs.
-   * @throws {@link KdConfigError} `NOT_COMPILED` before {@link Distiller.compile}.
+   * @throws {@link KdConfigError} `NOT_COMPILED` before {@link Distiller.compile}; `INVALID_OPTION` for
+   *   `checkpoint.everySteps` without `deterministic: true`; the checkpoint errors of {@link Distiller.fit}.
    */
   async fitDataset(dataset: DatasetLike<DistillationBatch>, args: DistillerFitDatasetArgs = {}): Promise<tfl.History> {
     const step = this.requireStep();

@@ -262,12 +262,15 @@ export class TrainingRun {
   private async save(position: Position, totals: MeanLogs | null, history: tfl.History): Promise<void> {
     const store = this.args.checkpoint!.store;
     if (position.step === this.lastSaved && position.batch > 0) return;
-    await store.write(await this.record(`step-${String(position.step).padStart(9, '0')}`, position, totals, history));
+    const written = `step-${String(position.step).padStart(9, '0')}`;
+    await store.write(await this.record(written, position, totals, history));
     this.lastSaved = position.step;
-    // Older rolling checkpoints go only once a newer one is written; damaged ones the resume skipped go too.
+    // Older rolling checkpoints go only once a newer one is written; damaged ones the resume skipped go too,
+    // unless this write just replaced one of them under its own name.
     const rolling = (await store.list()).filter((n) => n.startsWith('step-')).sort();
     const excess = rolling.slice(0, Math.max(0, rolling.length - (store.keep ?? 2)));
-    for (const name of new Set([...excess, ...this.corrupt.splice(0)])) await store.remove(name);
+    const damaged = this.corrupt.splice(0).filter((name) => name !== written);
+    for (const name of new Set([...excess, ...damaged])) if (name !== written) await store.remove(name);
   }
 
   private async record(name: string, position: Position, totals: MeanLogs | null, history: tfl.History): Promise<CheckpointRecord> {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 
 // Files other programs read (teacher outputs, transfer sets) are written to a
@@ -28,7 +29,10 @@ export async function writeAtomic(file: string, chunks: AsyncIterable<string | U
   await fs.rename(temporary, file);
 }
 
-/** A unique temporary name beside `file` (same directory, so the rename stays on one filesystem). */
+/**
+ * A unique temporary name beside `file` (same directory, so the rename stays on one filesystem):
+ * `<file>.<uuid>.tmp`. `crypto.randomUUID`, never `Math.random`, which a seeded run may have replaced.
+ */
 export function temporaryName(file: string): string {
-  return `${file}.${process.pid}.${Date.now().toString(36)}.tmp`;
+  return `${file}.${randomUUID()}.tmp`;
 }

@@ -33,7 +33,9 @@ const NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
  * and `list` names only checkpoints whose manifest is in place. Replacing a
  * checkpoint (e.g. `best`) removes its old weights file only after the new
  * manifest is in place. Temporary names come from `crypto.randomUUID`, never
- * from `Math.random` (which a seeded run replaces).
+ * from `Math.random` (which a seeded run replaces). What a write killed mid-way
+ * left (temporary files, a weights file no manifest names) goes at the next
+ * write or removal of that name.
  *
  * @param directory - Where the checkpoints live (created when missing).
  * @param options - `keep`: rolling checkpoints kept (default 2).
@@ -91,6 +93,7 @@ export function fileCheckpointStore(directory: string, options: FileCheckpointSt
       await writeAtomic(manifestPath(name), [JSON.stringify(stored)]);
       await syncDirectory(directory);
       if (previous !== undefined && previous.weightsFile !== weightsFile) await fs.rm(path.join(directory, previous.weightsFile), { force: true });
+      await removeStrays(directory, name, weightsFile);
     },
     async list() {
       const entries = await fs.readdir(directory).catch((error: NodeJS.ErrnoException) => {
@@ -117,8 +120,23 @@ export function fileCheckpointStore(directory: string, options: FileCheckpointSt
       const stored = await readStored(name).catch(() => undefined);
       await fs.rm(manifestPath(name), { force: true });
       if (stored !== undefined) await fs.rm(path.join(directory, stored.weightsFile), { force: true });
+      await removeStrays(directory, name, '');
     },
   };
+}
+
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+
+/**
+ * Removes what writes of `name` killed mid-way left behind: temporary files, and weights files no manifest
+ * names (a kill between the weights' rename and the manifest's). Only exact `<name>.<uuid>...` patterns.
+ */
+async function removeStrays(directory: string, name: string, keepWeights: string): Promise<void> {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const stray = new RegExp(`^${escaped}\\.(?:json\\.${UUID}\\.tmp|${UUID}\\.bin(?:\\.${UUID}\\.tmp)?)$`);
+  for (const file of await fs.readdir(directory)) {
+    if (file !== keepWeights && stray.test(file)) await fs.rm(path.join(directory, file), { force: true });
+  }
 }
 
 function checkName(name: string): string {

@@ -92,6 +92,73 @@ describe('fit with checkpoints: resume', () => {
     expect(bits(resumed.student)).toEqual(bits(straight.student));
   });
 
+  it('keeps the checkpoint it rewrote under a damaged one\'s name, so a second crash still resumes from it', async () => {
+    const args = { epochs: 2, batchSize: 8, seed: 7 };
+    const straight = build();
+    await straight.fit(x, y, args);
+    const store = memoryStore();
+    const crashAt = (n: number) => {
+      let steps = 0;
+      return { onBatchEnd: async () => { if (++steps === n) throw new Crash(); } };
+    };
+    await expect(build().fit(x, y, { ...args, checkpoint: { store, everySteps: 2 }, callbacks: crashAt(7) })).rejects.toThrow(Crash);
+    const newest = store.records.get('step-000000006')!;
+    store.records.set('step-000000006', { ...newest, weights: newest.weights.slice(0, 100) });
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    // Falls back to step 4, runs steps 5 and 6 again (writing step-000000006 anew), and crashes during step 7.
+    await expect(build().fit(x, y, { ...args, checkpoint: { store, everySteps: 2 }, resume: true, callbacks: crashAt(3) })).rejects.toThrow(Crash);
+    expect([...store.records.keys()]).toEqual(['step-000000004', 'step-000000006']);
+    const resumed = build();
+    await resumed.fit(x, y, { ...args, checkpoint: { store, everySteps: 2 }, resume: true });
+    // The second resume started from the rewritten step 6: no second fallback.
+    expect(warn).toHaveBeenCalledTimes(1);
+    warn.mockRestore();
+    expect(bits(resumed.student)).toEqual(bits(straight.student));
+  });
+
+  it('a teacher that throws: TEACHER_FAILED with the cause, the store untouched, and the run resumes from it', async () => {
+    const args = { epochs: 2, batchSize: 8, seed: 7 };
+    const straight = build();
+    await straight.fit(x, y, args);
+    let calls = 0;
+    const cause = new Error('teacher offline');
+    const flaky = (input: unknown) => {
+      if (++calls === 6) throw cause;
+      return teacher.predict(input as tf.Tensor) as tf.Tensor;
+    };
+    const student = withSeed(4, () =>
+      tfl.sequential({ layers: [tfl.layers.dense({ units: 8, activation: 'relu', inputShape: [6] }), tfl.layers.dropout({ rate: 0.3 }), tfl.layers.dense({ units: 4 })] }),
+    );
+    const failing = new Distiller({ teacher: flaky, student });
+    failing.compile({ optimizer: tf.train.adam(0.01), temperature: ({ epoch }) => 4 - epoch, alpha: 0.3 });
+    const store = memoryStore();
+    const error = await failing.fit(x, y, { ...args, checkpoint: { store, everySteps: 2 } }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'TEACHER_FAILED', cause, message: expect.stringMatching(/teacher function failed at epoch 1, batch 0: teacher offline/) });
+    expect([...store.records.keys()]).toEqual(['step-000000002', 'step-000000004']);
+    const resumed = build();
+    await resumed.fit(x, y, { ...args, checkpoint: { store, everySteps: 2 }, resume: true });
+    expect(bits(resumed.student)).toEqual(bits(straight.student));
+  });
+
+  it('everyEpochs: a checkpoint every n epochs and at the run\'s end; a resume from one is exact', async () => {
+    const args = { epochs: 5, batchSize: 8, seed: 7 };
+    const straight = build(undefined, ({ epoch }) => 4 - epoch / 2);
+    await straight.fit(x, y, args);
+    const store = memoryStore(10);
+    const written: string[] = [];
+    const write = store.write.bind(store);
+    store.write = async (r) => { written.push(r.name); return write(r); };
+    let epochs = 0;
+    const crash = { onEpochEnd: async () => { if (++epochs === 3) throw new Crash(); } };
+    await expect(build(undefined, ({ epoch }) => 4 - epoch / 2).fit(x, y, { ...args, checkpoint: { store, everyEpochs: 2 }, callbacks: crash })).rejects.toThrow(Crash);
+    // 5 steps an epoch: the end of epoch 2 is step 10.
+    expect(written).toEqual(['step-000000010']);
+    const resumed = build(undefined, ({ epoch }) => 4 - epoch / 2);
+    await resumed.fit(x, y, { ...args, checkpoint: { store, everyEpochs: 2 }, resume: true });
+    expect(written).toEqual(['step-000000010', 'step-000000020', 'step-000000025']);
+    expect(bits(resumed.student)).toEqual(bits(straight.student));
+  });
+
   it('refuses a checkpoint of another run (CHECKPOINT_MISMATCH naming what differs)', async () => {
     const store = memoryStore();
     await build().fit(x, y, { epochs: 1, batchSize: 8, seed: 7, checkpoint: { store } });

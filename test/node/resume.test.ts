@@ -36,13 +36,13 @@ function child(mode: string, dir: string, out: string, kill?: string): Promise<s
 const read = async (file: string) => JSON.parse(await fs.readFile(file, 'utf8')) as Result;
 
 /** Kills a child at `kill`, starts it again on the same directory, returns the resumed result. */
-async function killAndResume(mode: string, kill: string): Promise<{ result: Result; signal: string; names: string[] }> {
+async function killAndResume(mode: string, kill: string): Promise<{ result: Result; signal: string; names: string[]; after: string[] }> {
   const dir = path.join(root, `${mode}-${kill.replace(':', '-')}`);
   const out = `${dir}.json`;
   const signal = await child(mode, dir, out, kill);
-  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const names = (await fs.readdir(dir).catch(() => [] as string[])).sort();
   await child(mode, dir, out);
-  return { result: await read(out), signal, names };
+  return { result: await read(out), signal, names, after: (await fs.readdir(dir)).sort() };
 }
 
 describe('resume after SIGKILL (child processes on cpu)', () => {
@@ -53,6 +53,7 @@ describe('resume after SIGKILL (child processes on cpu)', () => {
       killAndResume(mode, 'step:6'),
       killAndResume(mode, 'afterSave:8'),
       killAndResume(mode, 'duringSave:12'),
+      killAndResume(mode, 'betweenRenames:12'),
     ]);
     const straight = await read(straightOut);
     expect(straight.epoch).toEqual([0, 1, 2]);
@@ -65,8 +66,17 @@ describe('resume after SIGKILL (child processes on cpu)', () => {
     // Killed at step 6: step-000000004 was its newest; killed after writing step 8: it is there.
     expect(runs[0]!.names.filter((n) => n.endsWith('.json'))).toEqual(['step-000000004.json']);
     expect(runs[1]!.names.filter((n) => n.endsWith('.json'))).toEqual(['step-000000004.json', 'step-000000008.json']);
-    expect(runs[2]!.names.filter((n) => n.endsWith('.json'))).toContain('step-000000008.json');
-  }, 120_000);
+    // Killed inside the write of step 12: its weights are in a temporary file, or in place without a manifest;
+    // step 8 is the newest checkpoint either way, and the resumed run's write of step 12 cleared what was left.
+    for (const run of [runs[2]!, runs[3]!]) {
+      expect(run.names.filter((n) => n.endsWith('.json'))).toEqual(['step-000000004.json', 'step-000000008.json']);
+      expect(run.names.filter((n) => n.startsWith('step-000000012.')).length).toBeGreaterThan(0);
+    }
+    expect(runs[2]!.names.some((n) => /^step-000000012\.[0-9a-f-]{36}\.bin\.[0-9a-f-]{36}\.tmp$/.test(n))).toBe(true);
+    expect(runs[3]!.names.some((n) => /^step-000000012\.[0-9a-f-]{36}\.bin$/.test(n))).toBe(true);
+    for (const run of runs) expect(run.after.filter((n) => n.endsWith('.tmp') || !n.startsWith('step-'))).toEqual([]);
+    for (const run of runs) expect(run.after.filter((n) => n.endsWith('.bin')).length).toBe(run.after.filter((n) => n.endsWith('.json')).length);
+  }, 180_000);
 });
 
 describe('resume from damaged checkpoints (file store)', () => {
