@@ -49,17 +49,16 @@ export type { CacheRows } from './teachers/cacheRows.js';
 export type { TeacherData } from './teachers/fillCache.js';
 export { cachedTeacher, type CachedTeacher, type CachedTeacherOptions } from './teachers/cachedTeacher.js';
 export type { ExampleId, TeacherOutputBatch } from './io/teacherOutputs.js';
-export {
-  Distiller,
-  type BaseFitArgs,
-  type DistillerCompileArgs,
-  type DistillerConfig,
-  type DistillerEvaluateArgs,
-  type DistillerFitArgs,
-  type DistillerFitDatasetArgs,
-  type OptimizerName,
-  type ValidationData,
-} from './distill/Distiller.js';
+export { Distiller, type OptimizerName } from './distill/Distiller.js';
+export type {
+  BaseFitArgs,
+  DistillerCompileArgs,
+  DistillerConfig,
+  DistillerEvaluateArgs,
+  DistillerFitArgs,
+  DistillerFitDatasetArgs,
+  ValidationData,
+} from './distill/distillerOptions.js';
 export type { DistillerCallbacks } from './distill/callbacks.js';
 export type { CheckpointOptions } from './distill/checkpointing.js';
 export type { CheckpointRecord, CheckpointStore } from './checkpoints/store.js';
@@ -69,6 +68,7 @@ export {
   type StepLogs,
   type TrainStep,
   type TrainStepOptions,
+  type DistillationSettings,
 } from './distill/trainStep.js';
 export type { StepTeacherOutputs } from './distill/stepData.js';
 export { withSeed, seededRandom, type Seed } from './distill/seed.js';

@@ -26,15 +26,6 @@ import { teacherOutputTensors, type StepTeacherOutputs } from './stepData.js';
 
 export type { OptimizerName } from './compileConfig.js';
 
-export type {
-  BaseFitArgs,
-  DistillerCompileArgs,
-  DistillerConfig,
-  DistillerEvaluateArgs,
-  DistillerFitArgs,
-  DistillerFitDatasetArgs,
-  ValidationData,
-} from './distillerOptions.js';
 import type {
   BaseFitArgs,
   DistillerCompileArgs,

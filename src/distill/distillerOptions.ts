@@ -1,6 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { DistillationKind } from '../losses/distillationLoss.js';
 import type { DatasetLike, DistillationBatch } from '../inputs/batches.js';
 import type { ModelInputs } from '../inputs/modelInputs.js';
 import type { TeacherOutputs, TeacherOutputSpec } from '../teachers/outputSpec.js';
@@ -10,8 +9,8 @@ import type { Seed, withSeed } from './seed.js';
 import type { CheckpointOptions } from './checkpointing.js';
 import type { ParallelTrainer } from './parallel.js';
 import type { FeatureSpec } from './features.js';
-import type { Schedule } from './schedules.js';
 import type { OptimizerName } from './compileConfig.js';
+import type { DistillationSettings } from './trainStep.js';
 import type { Distiller } from './Distiller.js';
 
 // The options of the Distiller's constructor and methods (re-exported by Distiller.ts).
@@ -29,39 +28,9 @@ export interface DistillerConfig {
 }
 
 /** Options of {@link Distiller.compile}. */
-export interface DistillerCompileArgs {
+export interface DistillerCompileArgs extends DistillationSettings {
   /** A tfjs optimizer (e.g. `tf.train.adam(1e-3)`) or its name. */
   optimizer: tf.Optimizer | OptimizerName;
-  /**
-   * Softening temperature T (> 0; required for `kind: 'kl'`): a number or a
-   * {@link Schedule} evaluated per step (see docs/schedules.md). A schedule
-   * needs a teacher that recomputes its outputs at every temperature.
-   */
-  temperature?: Schedule;
-  /** Weight of the hard-label term in [0, 1] (default 0; > 0 needs labels): a number or a {@link Schedule}. */
-  alpha?: Schedule;
-  /**
-   * The optimizer's learning rate: a number (set at compile) or a
-   * {@link Schedule} (set before every update). Default: the optimizer's own.
-   */
-  learningRate?: Schedule;
-  /**
-   * Clip the global L2 norm of each step's gradients (the student's and the
-   * feature projections' together) to this value (> 0), like Keras's
-   * `global_clipnorm`.
-   */
-  clipNorm?: number;
-  /**
-   * `'kl'` (Hinton, default), `'reverse-kl'`, `'jsd'`, `'tvd'`, `'mse'` (Tang et al.;
-   * see docs/losses.md); `'none'`: no logit term (with `features`: FitNets' first stage).
-   */
-  kind?: DistillationKind | 'none';
-  /** `kind: 'jsd'` only: the teacher's weight in the mixture, in (0, 1) (default 0.5). */
-  beta?: Schedule;
-  /** `kind: 'kl'` only: distil from the teacher's k largest logits per row (an integer in [1, classes)). */
-  topK?: number;
-  /** Multiply the divergence term (every kind but 'mse') by T² (default true). */
-  scaleByTemperatureSquared?: boolean;
   /**
    * Intermediate-layer terms (see docs/features.md): each pulls a student
    * layer's output toward a teacher layer's, added to the loss with its

@@ -1,7 +1,7 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { positiveInteger } from '../inputs/batches.js';
 import { runCallbacks } from './callbacks.js';
-import type { BaseFitArgs } from './Distiller.js';
+import type { BaseFitArgs } from './distillerOptions.js';
 import { withSeed } from './seed.js';
 import type { StepLogs } from './trainStep.js';
 import type { TrainingRun } from './checkpointing.js';

@@ -6,17 +6,16 @@
  *
  * @module kd-ts/distill
  */
-export {
-  Distiller,
-  type BaseFitArgs,
-  type DistillerCompileArgs,
-  type DistillerConfig,
-  type DistillerEvaluateArgs,
-  type DistillerFitArgs,
-  type DistillerFitDatasetArgs,
-  type OptimizerName,
-  type ValidationData,
-} from './Distiller.js';
+export { Distiller, type OptimizerName } from './Distiller.js';
+export type {
+  BaseFitArgs,
+  DistillerCompileArgs,
+  DistillerConfig,
+  DistillerEvaluateArgs,
+  DistillerFitArgs,
+  DistillerFitDatasetArgs,
+  ValidationData,
+} from './distillerOptions.js';
 export type { DatasetLike, DistillationBatch } from '../inputs/batches.js';
 export type { DistillerCallbacks } from './callbacks.js';
 export {
@@ -25,6 +24,7 @@ export {
   type StepLogs,
   type TrainStep,
   type TrainStepOptions,
+  type DistillationSettings,
 } from './trainStep.js';
 export type { StepTeacherOutputs } from './stepData.js';
 export { withSeed, seededRandom, type Seed } from './seed.js';

@@ -7,7 +7,7 @@ import { isTopKLogits } from '../losses/topK.js';
 import type { ModelInputs } from '../inputs/modelInputs.js';
 import type { DistillationBatch } from '../inputs/batches.js';
 import type { Teacher } from '../teachers/teacher.js';
-import type { ValidationData } from './Distiller.js';
+import type { ValidationData } from './distillerOptions.js';
 import type { FeatureDistillation, TeacherFeatures } from './features.js';
 import type { StepTeacherOutputs } from './stepData.js';
 

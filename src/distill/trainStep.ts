@@ -27,15 +27,17 @@ import type { StepContext } from './epochLoop.js';
 import type { Schedule } from './schedules.js';
 import { clipByGlobalNorm, scheduleStandIns, settingsLogs, stepSettings, type StepSettings } from './stepSettings.js';
 
-/** Options of {@link createTrainStep}. */
-export interface TrainStepOptions {
-  /** The model being trained. Must be built (have weights). */
-  student: tfl.LayersModel;
-  /** Its optimizer; keep one per student for the whole run (Adam's moments are positional). */
-  optimizer: tf.Optimizer;
-  /** Softening temperature (required for `kind: 'kl'`): a number or a {@link Schedule}. */
+/**
+ * The loss and update settings {@link createTrainStep} and `Distiller.compile` share (see docs/losses.md
+ * and docs/schedules.md). A {@link Schedule} is a number or a function of the step, evaluated per step.
+ */
+export interface DistillationSettings {
+  /**
+   * Softening temperature T (> 0; required for `kind: 'kl'`): a number or a {@link Schedule}. A schedule
+   * needs a teacher that recomputes its outputs at every temperature (not a cache of one T's outputs).
+   */
   temperature?: Schedule;
-  /** Weight of the hard-label term in [0, 1] (default 0): a number or a {@link Schedule}. */
+  /** Weight of the hard-label term in [0, 1] (default 0; > 0 needs labels): a number or a {@link Schedule}. */
   alpha?: Schedule;
   /**
    * The optimizer's learning rate: a number (set once) or a {@link Schedule}
@@ -60,6 +62,14 @@ export interface TrainStepOptions {
   topK?: number;
   /** Multiply the divergence term (every kind but 'mse') by T² (default true). */
   scaleByTemperatureSquared?: boolean;
+}
+
+/** Options of {@link createTrainStep}. */
+export interface TrainStepOptions extends DistillationSettings {
+  /** The model being trained. Must be built (have weights). */
+  student: tfl.LayersModel;
+  /** Its optimizer; keep one per student for the whole run (Adam's moments are positional). */
+  optimizer: tf.Optimizer;
   /** What the student returns; `'probs'` for a student ending in softmax (default `'logits'`). */
   studentOutputs?: TeacherOutputs;
   /**
