@@ -265,12 +265,12 @@ export class TrainingRun {
     const written = `step-${String(position.step).padStart(9, '0')}`;
     await store.write(await this.record(written, position, totals, history));
     this.lastSaved = position.step;
-    // Older rolling checkpoints go only once a newer one is written; damaged ones the resume skipped go too,
-    // unless this write just replaced one of them under its own name.
-    const rolling = (await store.list()).filter((n) => n.startsWith('step-')).sort();
+    // Damaged checkpoints the resume skipped go (unless this write just replaced one under its name) and do not
+    // count toward `keep`; older good ones go only once a newer one is written.
+    const damaged = new Set(this.corrupt.splice(0).filter((name) => name !== written));
+    const rolling = (await store.list()).filter((n) => n.startsWith('step-') && !damaged.has(n)).sort();
     const excess = rolling.slice(0, Math.max(0, rolling.length - (store.keep ?? 2)));
-    const damaged = this.corrupt.splice(0).filter((name) => name !== written);
-    for (const name of new Set([...excess, ...damaged])) if (name !== written) await store.remove(name);
+    for (const name of [...excess, ...damaged]) await store.remove(name);
   }
 
   private async record(name: string, position: Position, totals: MeanLogs | null, history: tfl.History): Promise<CheckpointRecord> {

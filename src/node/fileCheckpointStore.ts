@@ -86,14 +86,13 @@ export function fileCheckpointStore(directory: string, options: FileCheckpointSt
     async write(record: CheckpointRecord) {
       const name = checkName(record.name);
       await fs.mkdir(directory, { recursive: true });
-      const previous = await readStored(name).catch(() => undefined);
       const weightsFile = `${name}.${randomUUID()}.bin`;
       await writeAtomic(path.join(directory, weightsFile), [new Uint8Array(record.weights)]);
       const stored: StoredManifest = { kdCheckpointFile: 1, weightsFile, byteLength: record.weights.byteLength, manifest: record.manifest };
       await writeAtomic(manifestPath(name), [JSON.stringify(stored)]);
       await syncDirectory(directory);
-      if (previous !== undefined && previous.weightsFile !== weightsFile) await fs.rm(path.join(directory, previous.weightsFile), { force: true });
-      await removeStrays(directory, name, weightsFile);
+      // Only now that the new manifest is in place: the replaced checkpoint's weights, and what killed writes left.
+      await removeOtherFiles(directory, name, weightsFile);
     },
     async list() {
       const entries = await fs.readdir(directory).catch((error: NodeJS.ErrnoException) => {
@@ -117,10 +116,8 @@ export function fileCheckpointStore(directory: string, options: FileCheckpointSt
       return { name, manifest: stored.manifest, weights };
     },
     async remove(name: string) {
-      const stored = await readStored(name).catch(() => undefined);
       await fs.rm(manifestPath(name), { force: true });
-      if (stored !== undefined) await fs.rm(path.join(directory, stored.weightsFile), { force: true });
-      await removeStrays(directory, name, '');
+      await removeOtherFiles(directory, name, undefined);
     },
   };
 }
@@ -128,10 +125,11 @@ export function fileCheckpointStore(directory: string, options: FileCheckpointSt
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 
 /**
- * Removes what writes of `name` killed mid-way left behind: temporary files, and weights files no manifest
- * names (a kill between the weights' rename and the manifest's). Only exact `<name>.<uuid>...` patterns.
+ * Removes the files of checkpoint `name` other than `keepWeights`: weights files (the replaced checkpoint's,
+ * or one a kill between the two renames left without a manifest) and temporary files of killed writes.
+ * Only the exact `<name>.<uuid>.bin` and `<name>.(json|<uuid>.bin).<uuid>.tmp` names this store writes.
  */
-async function removeStrays(directory: string, name: string, keepWeights: string): Promise<void> {
+async function removeOtherFiles(directory: string, name: string, keepWeights: string | undefined): Promise<void> {
   const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const stray = new RegExp(`^${escaped}\\.(?:json\\.${UUID}\\.tmp|${UUID}\\.bin(?:\\.${UUID}\\.tmp)?)$`);
   for (const file of await fs.readdir(directory)) {
