@@ -22,6 +22,8 @@ import { launchChromium, serveStatic, type HeadlessChromium, type StaticServer }
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const DEMO = path.join(REPO, 'examples/browser');
 const OUT = path.join(REPO, '.tmp/browser');
+/** The demo student's 25,450 weights in float32. */
+const STUDENT_FLOAT_BYTES = 25_450 * 4;
 
 /** What one page run gave: the page's report, and what the browser saw. */
 interface PageRun {
@@ -77,24 +79,16 @@ describe('browser demo in headless Chromium', () => {
     await page.waitForFunction(() => document.body.dataset.saved !== undefined, null, { timeout: 30_000 });
     const report = await page.evaluate(() => window.__kdResult);
     expect(report?.saved).toMatchObject({ url: 'indexeddb://kd-ts-demo-student', samePredictions: true });
-    expect(report?.saved?.bytes).toBe(25_450 * 4);
+    expect(report?.saved?.bytes).toBe(STUDENT_FLOAT_BYTES);
 
-    // The uint8 download: tfjs's downloads:// handler saves model.json and the weights file.
-    const downloads: Download[] = [];
-    page.on('download', (download) => downloads.push(download));
-    await page.click('#save-download');
-    await expect.poll(() => downloads.length, { timeout: 30_000 }).toBe(2);
-    const floatBin = await readFile((await downloads.find((d) => d.suggestedFilename().endsWith('.bin'))!.path())!);
-    expect(floatBin.byteLength).toBe(25_450 * 4);
-    downloads.length = 0;
-    await page.click('#save-download-uint8');
-    await expect.poll(() => downloads.length, { timeout: 30_000 }).toBe(2);
-    const files = Object.fromEntries(await Promise.all(downloads.map(async (d) => [d.suggestedFilename(), await readFile((await d.path())!)] as const)));
+    // The downloads: tfjs's downloads:// handler saves model.json and the weights file, each button its pair.
+    const float = await downloadsOf(page, '#save-download');
+    expect(float['kd-ts-student.weights.bin']!.byteLength).toBe(STUDENT_FLOAT_BYTES);
+    const files = await downloadsOf(page, '#save-download-uint8');
     const modelJson = JSON.parse(files['kd-ts-student-uint8.json']!.toString('utf8')) as { weightsManifest: { weights: { name: string; quantization?: { dtype: string } }[] }[] };
     const specs = modelJson.weightsManifest.flatMap((group) => group.weights);
     expect(specs.some((w) => w.quantization?.dtype === 'uint8')).toBe(true);
-    // 25,450 float32 weights are 101,800 bytes; quantized, the file is under 30 % of that.
-    expect(files['kd-ts-student-uint8.weights.bin']!.byteLength).toBeLessThan(0.3 * 25_450 * 4);
+    expect(files['kd-ts-student-uint8.weights.bin']!.byteLength).toBeLessThan(0.3 * STUDENT_FLOAT_BYTES);
     expect(await pageErrors(page)).toEqual([]);
     await page.close();
   });
@@ -116,6 +110,17 @@ describe('browser demo in headless Chromium', () => {
     measured.webgl = summary(run);
     expectLearned(run, 1);
   });
+
+  /** Clicks a download button and returns the two files it downloads, by suggested name. */
+  async function downloadsOf(page: Page, button: string): Promise<Record<string, Buffer>> {
+    const downloads: Download[] = [];
+    const collect = (download: Download) => void downloads.push(download);
+    page.on('download', collect);
+    await page.click(button);
+    await expect.poll(() => downloads.length, { timeout: 30_000 }).toBe(2);
+    page.off('download', collect);
+    return Object.fromEntries(await Promise.all(downloads.map(async (d) => [d.suggestedFilename(), await readFile((await d.path())!)] as const)));
+  }
 
   /** Opens the page with `?auto=1`, waits until the run ends, and takes a screenshot. */
   async function runDemo(backend: string, epochs: number): Promise<{ page: Page; run: PageRun }> {

@@ -45,6 +45,21 @@ const bits = (m: tfl.LayersModel) => m.getWeights().map((w) => Array.from(new Ui
 
 class Crash extends Error {}
 
+/** Callbacks that throw a {@link Crash} at the end of the n-th step of the fit they are given to. */
+function crashAfterStep(n: number) {
+  let steps = 0;
+  return { onBatchEnd: async () => { if (++steps === n) throw new Crash(); } };
+}
+
+/** A run of `args` crashed at step 7 with checkpoints every 2 steps, its newest checkpoint (step 6) truncated. */
+async function crashedWithDamagedNewest(args: { epochs: number; batchSize: number; seed: number }) {
+  const store = memoryStore();
+  await expect(build().fit(x, y, { ...args, checkpoint: { store, everySteps: 2 }, callbacks: crashAfterStep(7) })).rejects.toThrow(Crash);
+  const newest = store.records.get('step-000000006')!;
+  store.records.set('step-000000006', { ...newest, weights: newest.weights.slice(0, 100) });
+  return store;
+}
+
 describe('fit with checkpoints: resume', () => {
   it('resumes bit for bit after a crash mid-epoch (dropout, Adam, a temperature schedule)', async () => {
     const args = { epochs: 3, batchSize: 8, seed: 7 };
@@ -53,9 +68,7 @@ describe('fit with checkpoints: resume', () => {
 
     const store = memoryStore();
     const crashing = build();
-    let steps = 0;
-    const crash = { onBatchEnd: async () => { if (++steps === 8) throw new Crash('killed'); } };
-    await expect(crashing.fit(x, y, { ...args, checkpoint: { store, everySteps: 3 }, callbacks: crash })).rejects.toThrow(Crash);
+    await expect(crashing.fit(x, y, { ...args, checkpoint: { store, everySteps: 3 }, callbacks: crashAfterStep(8) })).rejects.toThrow(Crash);
     expect(await store.list()).toEqual(['step-000000003', 'step-000000006']);
 
     const before = tf.memory().numTensors;
@@ -79,11 +92,7 @@ describe('fit with checkpoints: resume', () => {
     const args = { epochs: 2, batchSize: 8, seed: 7 };
     const straight = build();
     await straight.fit(x, y, args);
-    const store = memoryStore();
-    let steps = 0;
-    await expect(build().fit(x, y, { ...args, checkpoint: { store, everySteps: 2 }, callbacks: { onBatchEnd: async () => { if (++steps === 7) throw new Crash(); } } })).rejects.toThrow(Crash);
-    const newest = store.records.get('step-000000006')!;
-    store.records.set('step-000000006', { ...newest, weights: newest.weights.slice(0, 100) });
+    const store = await crashedWithDamagedNewest(args);
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     const resumed = build();
     await resumed.fit(x, y, { ...args, checkpoint: { store, everySteps: 2 }, resume: true });
@@ -96,17 +105,10 @@ describe('fit with checkpoints: resume', () => {
     const args = { epochs: 2, batchSize: 8, seed: 7 };
     const straight = build();
     await straight.fit(x, y, args);
-    const store = memoryStore();
-    const crashAt = (n: number) => {
-      let steps = 0;
-      return { onBatchEnd: async () => { if (++steps === n) throw new Crash(); } };
-    };
-    await expect(build().fit(x, y, { ...args, checkpoint: { store, everySteps: 2 }, callbacks: crashAt(7) })).rejects.toThrow(Crash);
-    const newest = store.records.get('step-000000006')!;
-    store.records.set('step-000000006', { ...newest, weights: newest.weights.slice(0, 100) });
+    const store = await crashedWithDamagedNewest(args);
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     // Falls back to step 4, runs steps 5 and 6 again (writing step-000000006 anew), and crashes during step 7.
-    await expect(build().fit(x, y, { ...args, checkpoint: { store, everySteps: 2 }, resume: true, callbacks: crashAt(3) })).rejects.toThrow(Crash);
+    await expect(build().fit(x, y, { ...args, checkpoint: { store, everySteps: 2 }, resume: true, callbacks: crashAfterStep(3) })).rejects.toThrow(Crash);
     expect([...store.records.keys()]).toEqual(['step-000000004', 'step-000000006']);
     const resumed = build();
     await resumed.fit(x, y, { ...args, checkpoint: { store, everySteps: 2 }, resume: true });
@@ -204,9 +206,7 @@ describe('fit with checkpoints: resume', () => {
     expect(bits(resumed.student)).toEqual(bits(straight.student));
     // Killed at step 12 (epoch 3, batch 2) with checkpoints every 3 steps: the newest is step 9, mid-epoch 2.
     const midStore = memoryStore();
-    let steps = 0;
-    const crash = { onBatchEnd: async () => { if (++steps === 12) throw new Crash(); } };
-    await expect(build().fitDataset(dataset, { ...args, callbacks: crash, checkpoint: { store: midStore, everySteps: 3 } })).rejects.toThrow(Crash);
+    await expect(build().fitDataset(dataset, { ...args, callbacks: crashAfterStep(12), checkpoint: { store: midStore, everySteps: 3 } })).rejects.toThrow(Crash);
     const again = build();
     const h2 = await again.fitDataset(dataset, { ...args, checkpoint: { store: midStore, everySteps: 3 }, resume: true });
     expect(h2.history).toEqual(h0.history);
@@ -219,9 +219,7 @@ describe('fit with checkpoints: resume', () => {
     const straight = build();
     const h0 = await straight.fitDataset(dataset, args);
     const store = memoryStore();
-    let steps = 0;
-    const crash = { onBatchEnd: async () => { if (++steps === 5) throw new Crash(); } };
-    await expect(build().fitDataset(dataset, { ...args, callbacks: crash, checkpoint: { store, everySteps: 2 } })).rejects.toThrow(Crash);
+    await expect(build().fitDataset(dataset, { ...args, callbacks: crashAfterStep(5), checkpoint: { store, everySteps: 2 } })).rejects.toThrow(Crash);
     const resumed = build();
     const h1 = await resumed.fitDataset(dataset, { ...args, checkpoint: { store, everySteps: 2 }, resume: true });
     expect(h1.history).toEqual(h0.history);
@@ -241,8 +239,7 @@ describe('fit with checkpoints: resume', () => {
     const straight = fbuild();
     const h0 = await straight.fit(x, undefined, args);
     const store = memoryStore();
-    let steps = 0;
-    await expect(fbuild().fit(x, undefined, { ...args, checkpoint: { store, everySteps: 3 }, callbacks: { onBatchEnd: async () => { if (++steps === 7) throw new Crash(); } } })).rejects.toThrow(Crash);
+    await expect(fbuild().fit(x, undefined, { ...args, checkpoint: { store, everySteps: 3 }, callbacks: crashAfterStep(7) })).rejects.toThrow(Crash);
     const saved = (await store.read('step-000000006')).manifest as { arrays: Array<{ group: string }> };
     expect(saved.arrays.filter((a) => a.group === 'projections').length).toBeGreaterThan(0);
     const resumed = fbuild();

@@ -3,10 +3,14 @@
  * the teacher's, leaves the student's parameters and the teacher alone, runs
  * the teacher once per batch, logs `feature_loss`, and leaks nothing.
  */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import { Distiller, withSeed } from '../../src/index.js';
+import { buildBiLstmStudent, Distiller, withSeed } from '../../src/index.js';
+import { loadStudent, saveStudent } from '../../src/node/index.js';
 import type { KdError } from '../../src/errors.js';
 import type { FeatureSpec } from '../../src/distill/features.js';
 import { sameValues, weightValues } from './helpers.js';
@@ -99,10 +103,6 @@ describe('Distiller with features', () => {
     await distiller.fit(tf.randomNormal([32, 6]), undefined, { epochs: 1, batchSize: 16 });
     expect(await specs()).toEqual(before);
     // kd-ts/node's saveStudent writes the student's weights only, and loadStudent gives back its layers.
-    const { saveStudent, loadStudent } = await import('../../src/node/index.js');
-    const { mkdtemp, readFile, rm } = await import('node:fs/promises');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
     const dir = await mkdtemp(join(tmpdir(), 'kd-features-save-'));
     try {
       await saveStudent(student, dir);
@@ -192,7 +192,6 @@ describe('Distiller with features', () => {
     await distiller.evaluate(x);
     expect(tf.memory().numTensors).toBe(baseline);
 
-    const { buildBiLstmStudent } = await import('../../src/index.js');
     const make = (seed: number, hiddenUnits: number) =>
       withSeed(seed, () => buildBiLstmStudent({ vocabSize: 30, numClasses: 2, embeddingDim: 8, hiddenUnits, fcUnits: 8, pooling: 'max' }));
     const tokens = tf.tensor2d(Array.from({ length: 16 }, (_, row) => [3 + (row % 20), 4, row % 3 === 0 ? 0 : 5, 0]), undefined, 'int32');
