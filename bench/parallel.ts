@@ -7,16 +7,20 @@
  * batch in the main thread; then PyTorch (bench/reference/kd_step.py, batch
  * 128) on 1 thread and on every core, in the same run.
  *
- * Run: `npx tsx bench/parallel.ts [--runs 3] [--steps 6] [--batch 256]
+ * Run: `npx tsx bench/parallel.ts [--runs 3] [--rounds 3] [--steps N] [--batch 256]
  *       [--models mlp,bilstm,conv] [--workers 1,2,16] [--no-teacher] [--no-torch]
  *       [--no-split] [--no-students]`
  *
  * The split table (`--no-split` skips it) times a worker's step piece by
  * piece in one thread, so that the scaling can be argued beyond the cores at
- * hand: the training step at 1/1, 1/2, ... 1/16 of the batch (each replica's
- * share), the optimizer's update alone (every replica repeats it in full),
- * and the gradient exchange (gradients read out of the backend, the shared
- * memory all-reduce on 1 and on 2 threads, the sum written back as tensors).
+ * hand: the forward and backward passes at 1/1, 1/2, ... 1/16 of the batch
+ * (each replica's share), tfjs's Adam update of every value (what one process
+ * runs), and what a worker adds: its gradients copied into shared memory, the
+ * reduce and sharded Adam update of its 1/N chunk, the weights written back
+ * as tensors; then the whole exchange on 2 threads.
+ *
+ * Steps per epoch: `--steps`, else 24 (MLP), 12 (conv), 6 (BiLSTM), epochs of
+ * 1.5 s or more in one process (see DEFAULT_STEPS).
  *
  * Each figure: rows per epoch / median epoch time over `--runs` epochs of one
  * fit, after a warm-up epoch (the replication of the models at the start of
@@ -40,11 +44,23 @@ import { workerPool } from '../src/node/index.js';
 import { benchCase, mlp, MODEL_NAMES, MODEL_SETTINGS, type ModelName } from './models.js';
 import { formatTable, loadAverage, machine, median } from './util.js';
 import { CONTROL } from '../src/node/workers/protocol.js';
+import {
+  applyUpdate,
+  chunkOf,
+  exchangeLayout,
+  exchangeMemory,
+  floats,
+  regions,
+  updateKernels,
+  type ExchangeLayout,
+  type UpdateKernels,
+} from '../src/node/workers/sharedUpdate.js';
 
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
-    steps: { type: 'string', default: '6' },
+    rounds: { type: 'string', default: '3' },
+    steps: { type: 'string' },
     batch: { type: 'string', default: '256' },
     models: { type: 'string', default: MODEL_NAMES.join(',') },
     workers: { type: 'string' },
@@ -56,8 +72,17 @@ const { values } = parseArgs({
   allowNegative: true,
 });
 const runs = Number(values.runs);
+const rounds = Number(values.rounds);
 const batch = Number(values.batch);
-const rows = batch * Number(values.steps);
+/**
+ * Steps per epoch: enough for an epoch of about 1.5 s or more in one process,
+ * so that what a parallel run does once per epoch (the weights pulled into
+ * the student, the first step after the main thread's epoch-end work) weighs
+ * as little as in real training, where epochs have hundreds of steps.
+ */
+const DEFAULT_STEPS: Record<ModelName, number> = { mlp: 24, conv: 12, bilstm: 6 };
+/** Rows per epoch for one model: `--steps` batches, or its default. */
+const rowsFor = (name: ModelName) => batch * (values.steps === undefined ? DEFAULT_STEPS[name] : Number(values.steps));
 const cores = os.availableParallelism();
 const workerCounts = values.workers?.split(',').map(Number) ?? [...new Set([1, 2, cores])];
 
@@ -73,24 +98,34 @@ async function main(): Promise<void> {
   const backend = await pickTrainingBackend({ prefer: ['wasm'] });
   const loadBefore = loadAverage();
   console.log(`# Data-parallel training: ${machine()}, Node ${process.version}, backend ${backend.backend} (${backend.additions.length} kd-ts additions)`);
-  console.log(`load average before: ${loadBefore}; batch ${batch}, ${rows} rows per epoch, median of ${runs} epochs after one warm-up epoch\n`);
+  console.log(
+    `load average before: ${loadBefore}; batch ${batch}, rows per epoch ${MODEL_NAMES.map((m) => `${m} ${rowsFor(m)}`).join(', ')}; median of ${runs} epochs after one warm-up epoch; ` +
+      `students: median of ${rounds} rounds, every setup once per round\n`,
+  );
 
   const setups: Setup[] = [{ label: '1 process' }, ...workerCounts.map((n) => ({ label: `${n} worker${n > 1 ? 's' : ''}`, workers: n }))];
   const table: string[][] = [];
   for (const name of (values.students ? values.models.split(',') : []) as ModelName[]) {
-    const rates: Rate[] = [];
-    for (const setup of setups) rates.push(await studentRate(name, setup));
+    // Rounds of every setup in turn, so a noisy minute of a shared machine does not land on one setup only.
+    const perRound: Rate[][] = [];
+    for (let r = 0; r < rounds; r++) {
+      const round: Rate[] = [];
+      for (const setup of setups) round.push(await studentRate(name, setup));
+      perRound.push(round);
+    }
+    const rates = setups.map((_, i) => medianRate(perRound.map((round) => round[i]!)));
     const two = setups.findIndex((s) => s.workers === 2);
+    const ratios = perRound.map((round) => round[two]!.rate / round[0]!.rate);
     table.push([
       name === 'bilstm' ? 'bilstm (FastLSTM)' : name,
       ...rates.map(cell),
-      two < 0 ? '' : `${(rates[two]!.rate / rates[0]!.rate).toFixed(2)}×`,
+      two < 0 ? '' : `${(rates[two]!.rate / rates[0]!.rate).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
     ]);
     console.error(`${name}: ${rates.map(cell).join(' / ')}`);
   }
   if (values.students) {
     console.log('## Students: samples/s (CPU ms per sample, all threads), teacher outputs fixed\n');
-    console.log(formatTable(['model', ...setups.map((s) => s.label), '2 workers / 1 process'], table));
+    console.log(formatTable(['model', ...setups.map((s) => s.label), '2 workers / 1 process (range over rounds)'], table));
   }
 
   if (values.teacher) {
@@ -176,6 +211,7 @@ async function timeFit(
     await pool?.close();
     optimizer.dispose();
   }
+  const rows = inputs.shape[0]!;
   return { rate: rows / median(seconds.slice(1)), cpuPerSample: (median(cpuSeconds.slice(1)) / rows) * 1e3 };
 }
 
@@ -185,11 +221,16 @@ interface Rate {
   cpuPerSample: number;
 }
 
+/** The median rate and the median CPU cost of several measurements of one setup. */
+function medianRate(rates: Rate[]): Rate {
+  return { rate: median(rates.map((r) => r.rate)), cpuPerSample: median(rates.map((r) => r.cpuPerSample)) };
+}
+
 function cell(rate: Rate): string {
   return `${rate.rate.toFixed(0)} (${rate.cpuPerSample.toFixed(2)})`;
 }
 
-function inputsFor(name: ModelName, count = rows): tf.Tensor {
+function inputsFor(name: ModelName, count = rowsFor(name)): tf.Tensor {
   if (name === 'mlp') return tf.randomUniform([count, MODEL_SETTINGS.mlp.sizes[0]], 0, 1);
   if (name === 'conv') return tf.randomUniform([count, ...MODEL_SETTINGS.conv.image], 0, 1);
   const s = MODEL_SETTINGS.bilstm;
@@ -200,12 +241,72 @@ function inputsFor(name: ModelName, count = rows): tf.Tensor {
 const SPLITS = [1, 2, 4, 8, 16];
 
 /**
- * A worker's step, piece by piece, in this thread (ms, median of `--runs`
- * after one warm-up): the training step (createTrainStep, forward + backward
- * + Adam + one read) on batch/N rows; Adam's update alone on every trainable
- * value; and the exchange: the gradients read out of the backend, the
- * all-reduce (SharedGradients plus the copy of the sum) on 1 thread and,
- * barriers included, on 2, the sum written back as tensors.
+ * What a worker's optimizer does in a step, on one thread, barriers aside:
+ * the gradients copied out of the backend into its slot, the reduce of its
+ * 1/N chunk over N slots, the sharded Adam update of that chunk, and every
+ * weight written back as a fresh tensor (so the next forward pass repacks the
+ * weights, as in a real step).
+ */
+class WorkerLikeUpdate extends tf.Optimizer {
+  static className = 'BenchWorkerLikeUpdate';
+  private readonly layout: ExchangeLayout;
+  private readonly memory: WebAssembly.Memory;
+  private readonly kernels: UpdateKernels;
+  private readonly spec = { kind: 'adam' as const, iterations: 0, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
+
+  constructor(private readonly variables: tf.Variable[], workers: number) {
+    super();
+    this.layout = exchangeLayout(workers, variables.reduce((n, v) => n + v.size, 0));
+    this.memory = exchangeMemory(this.layout);
+    this.kernels = updateKernels(this.memory);
+    writeWeights(this.memory, this.layout, variables);
+  }
+
+  override applyGradients(gradients: tf.NamedTensorMap | Array<{ name: string; tensor: tf.Tensor }>): void {
+    const { layout, memory, kernels, variables } = this;
+    const map = Array.isArray(gradients) ? Object.fromEntries(gradients.map((g) => [g.name, g.tensor])) : gradients;
+    const slot = floats(memory, regions.slot(layout, 0), layout.size);
+    const heap = tf.engine().backend as unknown as { typedArrayFromHeap(info: tf.TensorInfo): Float32Array };
+    let offset = 0;
+    for (const v of variables) {
+      slot.set(heap.typedArrayFromHeap(map[v.name]!), offset);
+      offset += v.size;
+    }
+    const [from, to] = chunkOf(layout, 0);
+    for (let w = 0; w < layout.workers; w++) {
+      kernels.addScaled(regions.grad(layout) + from * 4, regions.slot(layout, 0) + from * 4, to - from, 1 / layout.workers, w === 0 ? 1 : 0);
+    }
+    applyUpdate(kernels, layout, 0, this.spec, MODEL_SETTINGS.learningRate);
+    this.spec.iterations++;
+    const weights = floats(memory, regions.weights(layout), layout.size);
+    offset = 0;
+    for (const v of variables) {
+      const fresh = tf.tensor(weights.subarray(offset, offset + v.size), v.shape, 'float32');
+      v.assign(fresh);
+      fresh.dispose();
+      offset += v.size;
+    }
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {};
+  }
+}
+
+function writeWeights(memory: WebAssembly.Memory, layout: ExchangeLayout, variables: tf.Variable[]): void {
+  let offset = regions.weights(layout);
+  for (const v of variables) {
+    floats(memory, offset, v.size).set(v.dataSync() as Float32Array);
+    offset += v.size * 4;
+  }
+}
+
+/**
+ * A worker's step, in this thread (ms, median of `--runs` after one
+ * warm-up): one process's training step (createTrainStep with tfjs's Adam)
+ * on the whole batch; a worker's step on its 1/N of the batch with
+ * {@link WorkerLikeUpdate} (everything but the barriers and the wait for the
+ * others); tfjs's Adam update alone; the whole exchange on 2 real threads.
  */
 async function splitTable(): Promise<string> {
   const body: string[][] = [];
@@ -215,74 +316,64 @@ async function splitTable(): Promise<string> {
     tf.dispose([built.inputs, built.teacherLogits]);
     const variables = built.student.trainableWeights.map((w) => w.read() as tf.Variable);
     const size = variables.reduce((n, v) => n + v.size, 0);
-    const optimizer = tf.train.adam(MODEL_SETTINGS.learningRate);
-    const step = createTrainStep({ student: built.student, optimizer, temperature: MODEL_SETTINGS.temperature, kind: built.kind });
-    const stepMs: number[] = [];
-    for (const split of SPLITS) {
-      const count = Math.ceil(batch / split);
+    const timeStep = async (optimizer: tf.Optimizer, count: number) => {
+      const step = createTrainStep({ student: built.student, optimizer, temperature: MODEL_SETTINGS.temperature, kind: built.kind });
       const inputs = withSeed(2, () => inputsFor(name, count));
       const teacherLogits = withSeed(3, () => tf.randomNormal([count, classes]));
-      stepMs.push(await timeMs(() => step({ inputs, teacherLogits })));
+      const ms = await timeMs(() => step({ inputs, teacherLogits }));
       tf.dispose([inputs, teacherLogits]);
+      return ms;
+    };
+    const adam = tf.train.adam(MODEL_SETTINGS.learningRate);
+    const singleMs = await timeStep(adam, batch);
+    const workerMs: number[] = [];
+    for (const split of SPLITS) {
+      const update = new WorkerLikeUpdate(variables, split);
+      workerMs.push(await timeStep(update, Math.ceil(batch / split)));
+      update.dispose();
     }
     const grads = variables.map((v) => ({ name: v.name, tensor: withSeed(4, () => tf.randomNormal(v.shape)) }));
     const adamMs = await timeMs(async () => {
-      optimizer.applyGradients(grads);
+      adam.applyGradients(grads);
       await variables[0]!.data();
     });
-    const readMs = await timeMs(async () => {
-      for (const g of grads) g.tensor.dataSync();
-    });
-    const sum = new Float32Array(size);
-    const writeMs = await timeMs(async () => {
-      let offset = 0;
-      const tensors = variables.map((v) => {
-        const t = tf.tensor(sum.subarray(offset, offset + v.size), v.shape, 'float32');
-        offset += v.size;
-        return t;
-      });
-      await tensors[0]!.data();
-      tf.dispose(tensors);
-    });
-    // One thread: the copies and the sum alone; two: barriers too, and waiting for a thread the OS has not scheduled.
-    const reduceAloneMs = await allReduceMs(size, 1);
-    const reduceMs = await allReduceMs(size, 2);
-    const exchange = readMs + reduceAloneMs + writeMs;
+    const threadsMs = await exchangeMs(size, 2);
     body.push([
       name === 'bilstm' ? 'bilstm (FastLSTM)' : name,
       size.toLocaleString('en-US'),
-      ...stepMs.map((ms) => ms.toFixed(1)),
+      singleMs.toFixed(1),
       adamMs.toFixed(1),
-      `${readMs.toFixed(1)} + ${reduceAloneMs.toFixed(1)} + ${writeMs.toFixed(1)}`,
-      reduceMs.toFixed(1),
-      // Two workers' step, if nothing else ran: half the batch, then the exchange.
-      `${(stepMs[0]! / (stepMs[1]! + exchange)).toFixed(2)}×`,
-      `${(stepMs[0]! / (stepMs[SPLITS.length - 1]! + exchange)).toFixed(1)}×`,
+      ...workerMs.map((ms) => ms.toFixed(1)),
+      threadsMs.toFixed(1),
+      `${(singleMs / workerMs[1]!).toFixed(2)}×`,
+      `${(singleMs / workerMs[SPLITS.length - 1]!).toFixed(1)}×`,
     ]);
     tf.dispose(grads.map((g) => g.tensor));
-    optimizer.dispose();
+    adam.dispose();
     built.student.dispose();
     console.error(`split ${name}: ${body[body.length - 1]!.join(' / ')}`);
   }
   return [
-    `## Where a worker's step goes (ms, one thread, median of ${runs} after one warm-up; batch ${batch} split N ways)\n`,
+    `## Where a step goes (ms, one thread, median of ${runs} after one warm-up; batch ${batch} split N ways)\n`,
     formatTable(
       [
         'model',
         'trainable values',
-        ...SPLITS.map((n) => `step, batch/${n}`),
-        'Adam alone',
-        'exchange: read + all-reduce (1 thread) + write',
-        'all-reduce, 2 threads',
+        '1 process: step',
+        'of which tfjs Adam',
+        ...SPLITS.map((n) => `worker step, N = ${n}`),
+        'exchange on 2 threads',
         'bound, 2 workers',
         'bound, 16 workers',
       ],
       body,
     ),
     '',
-    "bound, N workers: step(batch) / (step(batch/N) + exchange): the speed-up if each worker had a core of its own and the main thread cost nothing. " +
-      "The exchange's all-reduce is timed on 1 thread (the copies and the sum: per worker about one write, one summed read and one copy of every value, whatever N); " +
-      '"all-reduce, 2 threads" adds the barriers, and on a loaded machine the wait for a thread that is not running.',
+    "worker step, N: a worker's step on batch/N rows, barriers aside: forward and backward, its gradients copied into shared memory, " +
+      'the reduce and sharded Adam update of its 1/N chunk (update.wat), the weights written back as tensors. ' +
+      'bound, N workers: 1 process step / worker step: the speed-up if each worker had a core of its own and the main thread cost nothing. ' +
+      '"exchange on 2 threads": the exchange alone on 2 worker threads (slot written, barrier, reduce and Adam, barrier, weights read), ' +
+      'slowest thread, barriers and any wait for a thread the OS has not scheduled included.',
   ].join('\n');
 }
 
@@ -298,32 +389,38 @@ async function timeMs(fn: () => Promise<unknown>): Promise<number> {
   return median(times);
 }
 
-/** Median ms of one SharedGradients.allReduce (plus the copy of the sum) of `size` floats across `workers` threads. */
-async function allReduceMs(size: number, workers: number): Promise<number> {
+/** Median ms of one SharedExchange step (slot written, reduce, sharded Adam, weights read) of `size` values across `workers` threads. */
+async function exchangeMs(size: number, workers: number): Promise<number> {
   const source = new URL('../src/node/workers/allReduce.ts', import.meta.url).href;
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
   const code = `(async () => {
     const { workerData, parentPort } = await import('node:worker_threads');
     (await import(${JSON.stringify(tsx)})).register();
-    const { SharedGradients } = await import(${JSON.stringify(source)});
-    const { control, gradients, index, workers, size, rounds } = workerData;
-    const reducer = new SharedGradients(control, gradients, index, workers, size);
-    const part = new Float32Array(size).fill(index + 1);
+    const tf = await import('@tensorflow/tfjs-core');
+    await import('@tensorflow/tfjs-backend-cpu');
+    await tf.setBackend('cpu');
+    const { SharedExchange } = await import(${JSON.stringify(source)});
+    const { control, memory, layout, index, rounds } = workerData;
+    const exchange = new SharedExchange(control, memory, layout, index);
+    const part = tf.fill([layout.size], index + 1);
+    const spec = { kind: 'adam', iterations: 0, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
     const times = [];
     for (let r = 0; r < rounds; r++) {
       const start = performance.now();
-      reducer.allReduce([part], [size], 0.5).slice();
+      exchange.reduce([part], [layout.size], 0.5, undefined);
+      exchange.update(spec, 1e-3).slice();
       times.push(performance.now() - start);
     }
     parentPort.postMessage(times);
   })();`;
   const control = new SharedArrayBuffer(CONTROL.LENGTH * 4);
-  const gradients = new SharedArrayBuffer((workers + 1) * size * 4);
+  const layout = exchangeLayout(workers, size);
+  const memory = exchangeMemory(layout);
   const rounds = Math.max(5, runs * 3);
   const results = await Promise.all(
     Array.from({ length: workers }, (_, index) =>
       new Promise<number[]>((resolve, reject) => {
-        const worker = new Worker(code, { eval: true, workerData: { control, gradients, index, workers, size, rounds } });
+        const worker = new Worker(code, { eval: true, workerData: { control, memory, layout, index, rounds } });
         worker.once('message', (times: number[]) => {
           resolve(times);
           void worker.terminate();

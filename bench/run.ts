@@ -95,7 +95,7 @@ const PARALLEL_POINTER =
 /** Table 3: bench/parallel.ts with short settings, in its own process; its markdown output, or why not. */
 function parallelTable(options: Options): string {
   progress('data-parallel training (bench/parallel.ts)');
-  const args = ['--runs', '3', '--steps', '4', '--models', options.models.join(','), '--no-split', ...(options.torch ? [] : ['--no-torch'])];
+  const args = ['--runs', '3', '--rounds', '1', '--models', options.models.join(','), '--no-split', ...(options.torch ? [] : ['--no-torch'])];
   const script = fileURLToPath(new URL('./parallel.ts', import.meta.url));
   const child = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), script, ...args], {
     encoding: 'utf8',

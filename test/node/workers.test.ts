@@ -59,11 +59,14 @@ async function train(parallel: boolean, options: TrainOptions = {}) {
     ...(options.callbacks === undefined ? {} : { callbacks: options.callbacks }),
   });
   const weights = student.getWeights().map((w) => Array.from(w.dataSync()));
+  const state = await optimizer.getWeights();
+  const optimizerState = state.map((w) => Array.from(w.tensor.dataSync()));
+  state[0]?.tensor.dispose();
   tf.dispose([x, y]);
   teacher.dispose();
   student.dispose();
   optimizer.dispose();
-  return { history: history.history as Record<string, number[]>, weights };
+  return { history: history.history as Record<string, number[]>, weights, optimizerState };
 }
 
 describe('workerPool', () => {
@@ -75,6 +78,10 @@ describe('workerPool', () => {
     ["kind 'kl' with topK 2 on a full-logit teacher", { compile: { topK: 2 } }],
     // The rate must reach the real optimizer behind each replica's all-reduce wrapper; the norm is the averaged gradient's.
     ['sgd with compile({ learningRate, clipNorm })', { optimizer: () => tf.train.sgd(0.5), compile: { learningRate: 0.2, clipNorm: 0.5 } }],
+    // The sharded update (update.wat) for Adam, Momentum and SGD; any other class is applied by every replica.
+    ['momentum with Nesterov, sharded', { optimizer: () => tf.train.momentum(0.2, 0.9, true) }],
+    ['adam with clipNorm, the norm taken across the replicas\' chunks', { compile: { clipNorm: 0.1 } }],
+    ['rmsprop, applied whole by every replica', { optimizer: () => tf.train.rmsprop(0.01) }],
   ])('gives the losses of a single-process run within 1 %% and updates the student in the main thread (%s)', async (_, options) => {
     const single = await train(false, options);
     const parallel = await train(true, options);
@@ -90,6 +97,19 @@ describe('workerPool', () => {
     const initial = mlp(2, 16).getWeights().map((w) => Array.from(w.dataSync()));
     expect(parallel.weights[0]![0]).not.toBe(initial[0]![0]);
     parallel.weights.forEach((w, i) => w.forEach((v, j) => expect(v).toBeCloseTo(single.weights[i]![j]!, 3)));
+  });
+
+  it.each([
+    ['adam', () => tf.train.adam(0.01)],
+    ['momentum', () => tf.train.momentum(0.1, 0.9)],
+    ['rmsprop', () => tf.train.rmsprop(0.01)],
+  ])("hands the replicas' optimizer state (%s: step count, moments) back to the user's optimizer, as one process leaves it", async (_, optimizer) => {
+    const single = await train(false, { optimizer });
+    const parallel = await train(true, { optimizer });
+    expect(parallel.optimizerState.length).toBe(single.optimizerState.length);
+    expect(parallel.optimizerState[0]).toEqual([12]); // 4 batches × 3 epochs
+    expect(single.optimizerState.length).toBeGreaterThan(1);
+    parallel.optimizerState.forEach((w, i) => w.forEach((v, j) => expect(v).toBeCloseTo(single.optimizerState[i]![j]!, 4)));
   });
 
   it('is deterministic on cpu from run to run, dropout included', async () => {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { KdBackendError, KdConfigError, KdDataError, KdError, KdShapeError, type KdErrorCode } from '../../errors.js';
 import type { ModelInputs } from '../../inputs/modelInputs.js';
+import type { ExchangeLayout, UpdateSpec } from './sharedUpdate.js';
 
 // Messages between the pool (main thread) and its workers, and the plain
 // forms tensors and errors take to cross the thread boundary.
@@ -37,8 +38,11 @@ export interface BeginMessage {
   seed?: string;
   /** Barrier counters and the abort flag (Int32Array view). */
   control: SharedArrayBuffer;
-  /** One gradient slot per worker, then the reduced sum (Float32Array view). */
-  gradients: SharedArrayBuffer;
+  /** The exchange's shared memory (gradient slots, averaged gradient, weights, optimizer state), laid out as `layout` says. */
+  memory: WebAssembly.Memory;
+  layout: ExchangeLayout;
+  /** How the replicas update the weights: a sharded update, or each its own optimizer (`optimizer.state` then holds its state). */
+  update: UpdateSpec;
 }
 
 /** One shard of one batch. */

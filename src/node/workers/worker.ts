@@ -16,7 +16,7 @@ import type { StepTeacherOutputs } from '../../distill/stepData.js';
 import { createTrainStep, type TrainStep, type TrainStepOptions } from '../../distill/trainStep.js';
 import { registerKdLayers } from '../../layers/register.js';
 import { asTeacher, type Teacher } from '../../teachers/teacher.js';
-import { AllReduceOptimizer, BarrierAborted, SharedGradients } from './allReduce.js';
+import { AllReduceOptimizer, BarrierAborted, SharedExchange } from './allReduce.js';
 import {
   buffersOf,
   errorData,
@@ -43,7 +43,7 @@ interface Run {
   teacherModel?: tfl.LayersModel;
   teacher?: Teacher;
   optimizer: AllReduceOptimizer;
-  reducer: SharedGradients;
+  exchange: SharedExchange;
   step: TrainStep;
   temperature: number;
   finished: () => void;
@@ -81,7 +81,8 @@ async function handle(message: ToWorker): Promise<void> {
         send({ type: 'weights', weights: requireRun().student.weights.map((w) => dataOf(w.read())) });
         return;
       case 'optimizer': {
-        const state = await requireRun().optimizer.inner.getWeights();
+        // Only a replicated update keeps the state here (a sharded one's is in the shared memory, read by the main thread).
+        const state = (await requireRun().optimizer.inner?.getWeights()) ?? [];
         send({ type: 'optimizer', state: state.map((w) => dataOf(w.tensor)) });
         // Only the step count is a fresh tensor; the rest are the optimizer's own variables.
         state[0]?.tensor.dispose();
@@ -113,29 +114,34 @@ async function begin(message: BeginMessage): Promise<void> {
   // What a failed begin has made so far, disposed before the error goes back (the pool trains again after it).
   const made: Array<{ dispose(): void }> = [];
   let student: tfl.LayersModel, teacherModel: tfl.LayersModel | undefined, optimizer: AllReduceOptimizer, step: TrainStep, teacher: Teacher | undefined;
-  let reducer: SharedGradients;
+  let exchange: SharedExchange;
   try {
     student = await replicate(message.student);
     made.push(student);
     teacherModel = message.teacher === undefined ? undefined : await replicate(message.teacher);
     if (teacherModel !== undefined) made.push(teacherModel);
     const stepOptions = message.stepOptions as Omit<TrainStepOptions, 'student' | 'optimizer'> & { clipNorm?: number };
-    const inner = makeOptimizer(message.optimizer.className, message.optimizer.config);
-    made.push(inner);
-    if (message.optimizer.state.length > 0) {
-      const state = message.optimizer.state.map((s, i) => ({ name: `state_${i}`, tensor: toTensor(s) }));
-      await inner.setWeights(state);
-      tf.dispose(state.map((s) => s.tensor));
+    // A replicated update applies the averaged gradient with the real optimizer, which keeps its own state;
+    // a sharded one's state is in the shared memory, and it needs only the config.
+    let inner: tf.Optimizer | undefined;
+    if (message.update.kind === 'replicated') {
+      inner = makeOptimizer(message.optimizer.className, message.optimizer.config);
+      made.push(inner);
+      if (message.optimizer.state.length > 0) {
+        const state = message.optimizer.state.map((s, i) => ({ name: `state_${i}`, tensor: toTensor(s) }));
+        await inner.setWeights(state);
+        tf.dispose(state.map((s) => s.tensor));
+      }
     }
     const variables = student.trainableWeights.map((w) => w.read() as tf.Variable);
     const size = variables.reduce((n, v) => n + v.size, 0);
-    reducer = new SharedGradients(message.control, message.gradients, start.index, start.workers, size);
-    if (reducer.size * (start.workers + 1) * 4 !== message.gradients.byteLength) {
-      throw new Error(`the replica has ${size} trainable values but the pool sized its buffer for another count`);
+    if (size !== message.layout.size || message.layout.workers !== start.workers) {
+      throw new Error(`the replica has ${size} trainable values but the pool laid out its shared memory for ${message.layout.size}`);
     }
-    // clipNorm acts on the averaged gradient (in the all-reduce), not on this replica's share.
+    exchange = new SharedExchange(message.control, message.memory, message.layout, start.index);
+    // clipNorm acts on the averaged gradient (in the exchange), not on this replica's share.
     const { clipNorm, ...rest } = stepOptions;
-    optimizer = new AllReduceOptimizer(inner, variables, reducer, clipNorm);
+    optimizer = new AllReduceOptimizer(inner, message.optimizer.config as tf.serialization.ConfigDict, variables, exchange, { ...message.update }, clipNorm);
     step = createTrainStep({ ...rest, student, optimizer });
     teacher = teacherModel === undefined ? undefined : asTeacher(teacherModel, { outputs: stepOptions.teacherOutputs });
   } catch (error) {
@@ -144,7 +150,7 @@ async function begin(message: BeginMessage): Promise<void> {
   }
   let finished = () => {};
   const done = new Promise<void>((resolve) => (finished = resolve));
-  run = { student, teacherModel, teacher, optimizer, reducer, step, temperature: message.temperature, finished };
+  run = { student, teacherModel, teacher, optimizer, exchange, step, temperature: message.temperature, finished };
   // Dropout and other unseeded tfjs draws: a stream per replica, derived from the run's seed and the worker's index.
   if (message.seed !== undefined) void withMathRandom(seededRandom(`${message.seed}/worker-${start.index}`), () => done);
 }
@@ -181,7 +187,7 @@ async function step(message: StepMessage): Promise<Record<string, number>> {
     return await current.step({ inputs, teacherLogits, ...(labels === undefined ? {} : { labels }), ...(mask === undefined ? {} : { mask }) });
   } catch (error) {
     // The others would wait for this worker at the barrier forever.
-    if (!(error instanceof BarrierAborted)) current.reducer.abort();
+    if (!(error instanceof BarrierAborted)) current.exchange.abort();
     throw error;
   } finally {
     tf.dispose(owned);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { KdBackendError } from '../../errors.js';
+import { KdConfigError, type KdBackendError } from '../../errors.js';
 import type { ParallelBatch, ParallelRun, ParallelRunSpec } from '../../distill/parallel.js';
 import type { StepLogs } from '../../distill/trainStep.js';
 import { SCHEDULED_LOG_KEYS } from '../../distill/epochLoop.js';
@@ -17,6 +17,16 @@ import {
   type TensorData,
 } from './protocol.js';
 import type { Thread } from './workerPool.js';
+import {
+  exchangeLayout,
+  exchangeMemory,
+  floats,
+  regions,
+  stateRegions,
+  updateSpecOf,
+  type ExchangeLayout,
+  type UpdateSpec,
+} from './sharedUpdate.js';
 
 /** tfjs flags the workers copy from the main thread (the console banner and checks follow them). */
 const COPIED_FLAGS = ['PROD', 'IS_TEST', 'DEBUG'];
@@ -27,6 +37,11 @@ export class WorkerRun implements ParallelRun {
   private readonly control = new SharedArrayBuffer(CONTROL.LENGTH * 4);
   private failure?: unknown;
   private ended = false;
+  private update: UpdateSpec = { kind: 'replicated' };
+  private layout?: ExchangeLayout;
+  private memory?: WebAssembly.Memory;
+  /** Steps every replica took in this run (the optimizer's iterations since the start). */
+  private steps = 0;
 
   constructor(
     private readonly threads: Thread[],
@@ -40,8 +55,13 @@ export class WorkerRun implements ParallelRun {
   /** Sends the replicas' models, optimizer and settings; resolves when every worker is ready. */
   async start(): Promise<void> {
     const { spec } = this;
-    const size = spec.student.trainableWeights.reduce((n, w) => n + w.read().size, 0);
+    const variables = spec.student.trainableWeights.map((w) => w.read());
+    const size = variables.reduce((n, v) => n + v.size, 0);
     const optimizerState = await spec.optimizer.getWeights();
+    const iterations = optimizerState.length === 0 ? 0 : (await optimizerState[0]!.tensor.data())[0]!;
+    this.update = updateSpecOf(spec.optimizer, iterations);
+    this.layout = exchangeLayout(this.threads.length, size);
+    this.memory = exchangeMemory(this.layout);
     const flags: Record<string, boolean> = {};
     for (const flag of COPIED_FLAGS) flags[flag] = tf.env().getBool(flag);
     const message: Omit<BeginMessage, 'student' | 'teacher' | 'optimizer'> & Partial<BeginMessage> = {
@@ -52,12 +72,20 @@ export class WorkerRun implements ParallelRun {
       temperature: spec.temperature,
       ...(spec.seed === undefined ? {} : { seed: String(spec.seed) }),
       control: this.control,
-      gradients: new SharedArrayBuffer((this.threads.length + 1) * size * 4),
+      memory: this.memory,
+      layout: this.layout,
+      update: this.update,
     };
+    const sharded = this.update.kind !== 'replicated';
+    if (sharded) {
+      // The weights and the optimizer's state live in the shared memory; each worker updates its chunk.
+      writeFlat(this.memory, regions.weights(this.layout), variables.map((v) => v.dataSync() as Float32Array));
+      writeState(this.memory, this.layout, this.update, optimizerState.slice(1).map((w) => w.tensor), variables);
+    }
     const optimizer = {
       className: spec.optimizer.getClassName(),
       config: spec.optimizer.getConfig(),
-      state: optimizerState.map((w) => dataOf(w.tensor)),
+      state: sharded ? [] : optimizerState.map((w) => dataOf(w.tensor)),
     };
     // Only the step count is a fresh tensor; the rest are the optimizer's own variables.
     optimizerState[0]?.tensor.dispose();
@@ -96,6 +124,7 @@ export class WorkerRun implements ParallelRun {
       if (mask !== undefined) message.mask = shard(mask, range);
       return message;
     });
+    this.steps++;
     return combineLogs(
       replies.map((r) => (r.type === 'logs' ? r.logs : {})),
       weights.examples,
@@ -104,6 +133,21 @@ export class WorkerRun implements ParallelRun {
   }
 
   async pullWeights(): Promise<void> {
+    const { student } = this.spec;
+    if (this.update.kind !== 'replicated' && student.nonTrainableWeights.length === 0) {
+      // Every replica holds the shared memory's weights region: read it here, without a round trip.
+      const weights = floats(this.memory!, regions.weights(this.layout!), this.layout!.size);
+      let offset = 0;
+      for (const w of student.trainableWeights) {
+        const shape = w.shape as number[];
+        const n = tf.util.sizeFromShape(shape);
+        const fresh = tf.tensor(weights.slice(offset, offset + n), shape, 'float32');
+        w.write(fresh);
+        fresh.dispose();
+        offset += n;
+      }
+      return;
+    }
     const reply = await this.threads[0]!.request({ type: 'weights' });
     if (reply.type !== 'weights') return;
     setWeights(this.spec.student, reply.weights);
@@ -113,21 +157,42 @@ export class WorkerRun implements ParallelRun {
     if (this.ended) return;
     this.ended = true;
     try {
-      if (!options.failed && this.failure === undefined) {
-        // The optimizer's state (Adam's moments, its step count) comes back, so a later fit continues from it.
-        const reply = await this.threads[0]!.request({ type: 'optimizer' });
-        if (reply.type === 'optimizer' && reply.state.length > 0) {
-          const state = reply.state.map((s, i) => ({ name: `state_${i}`, tensor: tf.tensor(s.data, s.shape, s.dtype) }));
-          // tfjs optimizers' setWeights replaces their variables without disposing the old ones.
-          const previous = await this.spec.optimizer.getWeights();
-          await this.spec.optimizer.setWeights(state);
-          tf.dispose([...state, ...previous].map((s) => s.tensor));
-        }
-      }
+      if (!options.failed && this.failure === undefined) await this.pullOptimizerState();
       await Promise.all(this.threads.filter((t) => t.failure === undefined).map((t) => t.request({ type: 'end' }).catch(() => undefined)));
     } finally {
       this.onEnd();
     }
+  }
+
+  /**
+   * Gives the user's optimizer the replicas' state (Adam's moments, its step
+   * count), so a later fit continues from it: read from the shared memory for
+   * a sharded update, asked from worker 0 otherwise.
+   */
+  private async pullOptimizerState(): Promise<void> {
+    let state: Array<{ name: string; tensor: tf.Tensor }>;
+    if (this.update.kind === 'replicated') {
+      const reply = await this.threads[0]!.request({ type: 'optimizer' });
+      if (reply.type !== 'optimizer' || reply.state.length === 0) return;
+      state = reply.state.map((s, i) => ({ name: `state_${i}`, tensor: tf.tensor(s.data, s.shape, s.dtype) }));
+    } else {
+      const iterations = this.update.iterations + this.steps;
+      const shapes = this.spec.student.trainableWeights.map((w) => w.shape as number[]);
+      state = [{ name: 'iter', tensor: tf.scalar(iterations, 'int32') }];
+      for (let r = 0; r < stateRegions(this.update); r++) {
+        const base = r === 0 ? regions.first(this.layout!) : regions.second(this.layout!);
+        let offset = 0;
+        for (const [i, shape] of shapes.entries()) {
+          const n = tf.util.sizeFromShape(shape);
+          state.push({ name: `state_${r}_${i}`, tensor: tf.tensor(floats(this.memory!, base + offset * 4, n).slice(), shape, 'float32') });
+          offset += n;
+        }
+      }
+    }
+    // tfjs optimizers' setWeights replaces their variables without disposing the old ones.
+    const previous = await this.spec.optimizer.getWeights();
+    await this.spec.optimizer.setWeights(state);
+    tf.dispose([...state, ...previous].map((s) => s.tensor));
   }
 
   /** Stops the run after a crash: workers waiting at the barrier give up. */
@@ -268,3 +333,36 @@ function setWeights(model: tfl.LayersModel, weights: TensorData[]): void {
   }
 }
 
+/** Writes `parts` one after another from byte `offset` of the shared memory. */
+function writeFlat(memory: WebAssembly.Memory, offset: number, parts: Float32Array[]): void {
+  let at = offset;
+  for (const part of parts) {
+    floats(memory, at, part.length).set(part);
+    at += part.length * 4;
+  }
+}
+
+/**
+ * Writes the optimizer's state variables (tfjs's `getWeights()` order, the
+ * step count left out: Adam's first moments then its second moments,
+ * Momentum's accumulations) into the shared memory's state regions. A fresh
+ * optimizer has none: the regions keep their zeros, as tfjs starts them.
+ *
+ * @throws {@link KdConfigError} `INVALID_OPTION` when the state does not match the student's trainable weights.
+ */
+function writeState(memory: WebAssembly.Memory, layout: ExchangeLayout, update: UpdateSpec, state: tf.Tensor[], variables: tf.Tensor[]): void {
+  if (state.length === 0) return;
+  const perRegion = variables.length;
+  const fits = state.length === perRegion * stateRegions(update) && state.every((s, i) => s.size === variables[i % perRegion]!.size);
+  if (!fits) {
+    throw new KdConfigError(
+      'INVALID_OPTION',
+      `the optimizer holds state for ${state.length} variables that do not match the student's ${perRegion} trainable weights ` +
+        '(was it used to train another model?): compile the Distiller with a fresh optimizer',
+    );
+  }
+  for (let r = 0; r < stateRegions(update); r++) {
+    const base = r === 0 ? regions.first(layout) : regions.second(layout);
+    writeFlat(memory, base, state.slice(r * perRegion, (r + 1) * perRegion).map((s) => s.dataSync() as Float32Array));
+  }
+}
