@@ -2,7 +2,9 @@
  * The BiLSTM student's inference speed (forward only, no tape) on wasm with
  * kd-ts's kernels, at batch 1 and 64, FastLSTM against tfjs-layers' LSTM,
  * next to PyTorch on one thread in the same run
- * (bench/reference/bilstm_infer.py).
+ * (bench/reference/bilstm_infer.py), and next to the teacher it is distilled
+ * from in examples/sst2: Kim's CNN (filters of widths 3, 4 and 5, 100 each,
+ * over a 300-d embedding; random weights, the same vocabulary and tokens).
  *
  * Run: `npx tsx bench/inference.ts [--runs 7] [--no-torch]`
  *
@@ -19,14 +21,33 @@ import { withSeed } from '../src/index.js';
 import { enableWasmTraining } from '../src/backend/wasm.js';
 import { benchCase, MODEL_SETTINGS, type LstmKind } from './models.js';
 import { loadAverage, machine, median, printTable } from './util.js';
+import { TextCnn } from '../examples/sst2/textCnn.js';
 
 const BATCHES = [1, 64] as const;
 
 function timePredict(lstm: LstmKind, batch: number, runs: number): number {
   const c = withSeed(0, () => benchCase('bilstm', lstm));
   const tokens = tf.randomUniform([batch, MODEL_SETTINGS.bilstm.tokens], 1, MODEL_SETTINGS.bilstm.vocabulary, 'int32', 11);
+  const ms = timeCalls(() => c.student.predict(tokens) as tf.Tensor, runs);
+  tf.dispose([tokens, c.inputs, c.teacherLogits]);
+  c.student.dispose();
+  return ms;
+}
+
+/** The SST-2 example's teacher, one Kim CNN, on the same token ids. */
+function timeCnn(batch: number, runs: number): number {
+  const cnn = withSeed(0, () => new TextCnn({ vocabSize: MODEL_SETTINGS.bilstm.vocabulary }));
+  const tokens = tf.randomUniform([batch, MODEL_SETTINGS.bilstm.tokens], 1, MODEL_SETTINGS.bilstm.vocabulary, 'int32', 11);
+  const ms = timeCalls(() => cnn.apply(tokens), runs);
+  tokens.dispose();
+  tf.dispose(cnn.variables);
+  return ms;
+}
+
+/** Median ms per call of `forward` (outputs read back) over `runs` runs of ≥ 0.3 s, after 3 warm-up calls. */
+function timeCalls(forward: () => tf.Tensor, runs: number): number {
   const predict = () => {
-    const y = c.student.predict(tokens) as tf.Tensor;
+    const y = forward();
     y.dataSync();
     y.dispose();
   };
@@ -43,8 +64,6 @@ function timePredict(lstm: LstmKind, batch: number, runs: number): number {
     } while (elapsed < 300);
     times.push(elapsed / n);
   }
-  tf.dispose([tokens, c.inputs, c.teacherLogits]);
-  c.student.dispose();
   return median(times);
 }
 
@@ -72,8 +91,11 @@ async function main(): Promise<void> {
       rows.push([String(batch), label, ms.toFixed(2), (ms / batch).toFixed(3), reference === undefined ? '–' : `${(reference / ms).toFixed(2)}×`]);
     }
     if (reference !== undefined) rows.push([String(batch), 'PyTorch CPU, 1 thread', reference.toFixed(2), (reference / batch).toFixed(3), '1×']);
+    const cnn = timeCnn(batch, runs);
+    // Another model: no ratio to PyTorch's BiLSTM.
+    rows.push([String(batch), 'Kim CNN teacher (tfjs, wasm)', cnn.toFixed(2), (cnn / batch).toFixed(3), '–']);
   }
-  console.log(`BiLSTM student inference, wasm + enableWasmTraining(), 32 tokens (ms, lower is better)\n`);
+  console.log(`BiLSTM student inference, wasm + enableWasmTraining(), 32 tokens (ms, lower is better); the CNN teacher for scale\n`);
   console.log(`- machine: ${machine()}; load average before: ${loadBefore}, after: ${loadAverage()}`);
   console.log(`- command: npx tsx bench/inference.ts --runs ${runs}${typeof torch === 'string' ? `; ${torch}` : ''}\n`);
   printTable(['batch', 'model', 'ms per batch (median)', 'ms per sentence', '× PyTorch speed'], rows);

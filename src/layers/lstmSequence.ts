@@ -13,6 +13,7 @@ import { withoutKernelLeakCheck } from '../compat/kernelLeakCheck.js';
 import { isTapeRecording } from '../compat/tapeRecording.js';
 import { KdShapeError } from '../errors.js';
 import { fullWidthSequence } from './lstmFullWidth.js';
+import { canRunLstmInference, lstmInference } from './lstmInference.js';
 import { tacticsFor, type Tactics } from './lstmTactics.js';
 
 /** What the layer fixes for its sequence op. */
@@ -75,6 +76,8 @@ export function lstmSequence(
       `FastLSTM mask has shape [${mask.shape.join(', ')}] but the inputs are [${x.shape.join(', ')}]: pass a [batch, time] mask`,
     );
   }
+  // Inference (no tape) on wasm for small batches: the whole recurrence in one WebAssembly call.
+  if (!options.hardSigmoid && !isTapeRecording() && canRunLstmInference(batch)) return lstmInference(x, kernel, recurrentKernel, bias, mask, options);
   const tactics = tacticsFor(tf.getBackend());
   if (tactics.fullWidth && !options.hardSigmoid) return fullWidthSequence(x, kernel, recurrentKernel, bias, mask, options);
   // Saving activations only pays when the tape records this op (training).

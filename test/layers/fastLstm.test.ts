@@ -372,6 +372,31 @@ describe('FastLSTM on wasm (smoke test)', () => {
     x.dispose();
   });
 
+  // Inference (no tape) up to 24 rows runs the whole recurrence in one WebAssembly call (lstmInference.ts), above it the tfjs path.
+  it.each([
+    [1, false, false],
+    [3, true, true],
+    [24, true, false],
+    [25, true, true],
+  ])('inference at batch %i (masked %s, goBackwards %s), 150 units as in Tang et al.: the outputs of the training path', (batch, masked, goBackwards) => {
+    const layer = withSeed(40, () => new FastLSTM({ units: 150, returnSequences: true, goBackwards, recurrentActivation: 'sigmoid' }));
+    layer.apply(tfl.input({ shape: [null, 20] }));
+    tf.tidy(() => {
+      const x = tf.randomNormal([batch, 10, 20], 0, 1, 'float32', 41);
+      const kwargs = masked ? { mask: paddingMask(Array.from({ length: batch }, (_, i) => (i * 3) % 11), 10) } : {};
+      const inference = layer.apply(x, kwargs) as tf.Tensor;
+      let recorded: tf.Tensor | undefined;
+      tf.grad((input: tf.Tensor) => {
+        recorded = tf.keep(layer.apply(input, kwargs) as tf.Tensor);
+        return tf.sum(recorded);
+      })(x);
+      expectClose(inference, recorded!, 1e-5);
+      expect(tf.max(tf.abs(inference)).dataSync()[0]).toBeGreaterThan(0.1);
+      recorded!.dispose();
+    });
+    layer.dispose();
+  });
+
   it('matches tfjs LSTM on wasm without a bias (full-width path)', () => {
     const { reference, fast } = twinLayers({ useBias: false, returnSequences: true, recurrentActivation: 'sigmoid' }, 32);
     const x = tf.randomNormal([BATCH, STEPS, FEATURES], 0, 1, 'float32', 8);

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KdConfigError, withSeed } from '../../src/index.js';
 import { SharedExchange } from '../../src/node/workers/allReduce.js';
@@ -17,19 +16,9 @@ import {
   type ExchangeLayout,
   type UpdateSpec,
 } from '../../src/node/workers/sharedUpdate.js';
-import { UPDATE_WASM_BASE64 } from '../../src/node/workers/updateWasm.js';
-import { compileUpdateWat } from '../../scripts/compileUpdateWat.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
-});
-
-describe('update.wat', () => {
-  it('is what updateWasm.ts holds: the committed bytes are the compiled source (run npm run build:wasm after editing it)', async () => {
-    const text = await readFile(new URL('../../src/node/workers/update.wat', import.meta.url), 'utf8');
-    const bytes = await compileUpdateWat(text);
-    expect(Buffer.from(bytes).toString('base64')).toBe(UPDATE_WASM_BASE64);
-  });
 });
 
 describe('exchangeLayout', () => {

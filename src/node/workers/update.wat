@@ -8,8 +8,8 @@
 ;; so a replica's update gives what the tfjs optimizer of the same class gives
 ;; on one thread, up to the rounding of its bias corrections (see sharedUpdate.ts).
 ;;
-;; Compiled by `npm run build:wasm` (scripts/build-update-wasm.ts, with wabt)
-;; into updateWasm.ts; test/node/sharedUpdate.test.ts checks the two agree.
+;; Compiled by `npm run build:wasm` (scripts/build-wasm.ts, with wabt)
+;; into updateWasm.ts; test/wasmModules.test.ts checks the two agree.
 (module
   (import "env" "memory" (memory 1 65536 shared))
 

@@ -122,7 +122,9 @@ async function begin(message: BeginMessage): Promise<void> {
     if (teacherModel !== undefined) made.push(teacherModel);
     const stepOptions = message.stepOptions as Omit<TrainStepOptions, 'student' | 'optimizer'> & { clipNorm?: number };
     // A replicated update applies the averaged gradient with the real optimizer, which keeps its own state;
-    // a sharded one's state is in the shared memory, and it needs only the config.
+    // a sharded one's state is in the shared memory, and it needs only the config (building the tfjs
+    // optimizer anyway would cost a tensor per run for Momentum: tfjs 4.22's MomentumOptimizer.dispose
+    // leaves its learning-rate scalar behind).
     let inner: tf.Optimizer | undefined;
     if (message.update.kind === 'replicated') {
       inner = makeOptimizer(message.optimizer.className, message.optimizer.config);
