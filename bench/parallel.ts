@@ -256,7 +256,7 @@ class WorkerLikeUpdate extends tf.Optimizer {
 
   constructor(private readonly variables: tf.Variable[], workers: number) {
     super();
-    this.layout = exchangeLayout(workers, variables.reduce((n, v) => n + v.size, 0));
+    this.layout = exchangeLayout(workers, variables.reduce((n, v) => n + v.size, 0), 2);
     this.memory = exchangeMemory(this.layout);
     this.kernels = updateKernels(this.memory);
     writeWeights(this.memory, this.layout, variables);
@@ -414,7 +414,7 @@ async function exchangeMs(size: number, workers: number): Promise<number> {
     parentPort.postMessage(times);
   })();`;
   const control = new SharedArrayBuffer(CONTROL.LENGTH * 4);
-  const layout = exchangeLayout(workers, size);
+  const layout = exchangeLayout(workers, size, 2);
   const memory = exchangeMemory(layout);
   const rounds = Math.max(5, runs * 3);
   const results = await Promise.all(

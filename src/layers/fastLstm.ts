@@ -95,7 +95,7 @@ const INACTIVE_LSTM_OPTIONS: ReadonlyArray<readonly [string, unknown]> = [
  * {@link bidirectionalFastLstm} for a typed shortcut).
  *
  * Inference (no gradient tape: `predict`, `evaluate`) with sigmoid gates on
- * the wasm backend, up to 24 rows per batch, runs every time step in one
+ * the wasm backend, up to 24 rows per batch (and 64 MiB of kernel memory), runs every time step in one
  * WebAssembly SIMD call (`lstmInference.wat`): about 3.6 ms per sentence for
  * the Tang et al. BiLSTM, against 10 ms through tfjs's kernels. Larger batches,
  * training and the other backends use tfjs's kernels.

@@ -57,13 +57,40 @@ function loadKernel(): Kernel | null {
 const MAX_ROWS = 24;
 
 /**
- * Whether `lstmInference` runs for `batch` rows: on the wasm backend, up to
- * {@link MAX_ROWS} rows, where WebAssembly SIMD is available. Not on cpu,
- * whose x·W product (tfjs's JavaScript matMul) takes longer than its own
- * LSTM path's calls (batch 1: 41.7 against 37.4 ms for tfjs-layers' LSTM).
+ * The kernel's memory never shrinks (WebAssembly memories only grow): calls
+ * that would need more than this (e.g. 24 rows of 2,000 steps of 512 units)
+ * take the tfjs path instead.
  */
-export function canRunLstmInference(batch: number): boolean {
-  return tf.getBackend() === 'wasm' && batch <= MAX_ROWS && loadKernel() !== null;
+const MAX_BYTES = 64 * 2 ** 20;
+
+/**
+ * Whether `lstmInference` runs: on the wasm backend, up to {@link MAX_ROWS}
+ * rows and {@link MAX_BYTES} of kernel memory, with a `[batch, steps]` mask
+ * or none, where WebAssembly SIMD is available. Not on cpu, whose x·W product
+ * (tfjs's JavaScript matMul) takes longer than its own LSTM path's calls
+ * (batch 1: 41.7 against 37.4 ms for tfjs-layers' LSTM).
+ */
+export function canRunLstmInference(x: tf.Tensor3D, units: number, mask: tf.Tensor | null): boolean {
+  const [batch, steps] = x.shape;
+  if (tf.getBackend() !== 'wasm' || batch > MAX_ROWS || x.dtype !== 'float32') return false;
+  if (mask !== null && mask.size !== batch * steps) return false;
+  if (memoryLayout(batch, steps, units, mask !== null, true).bytes > MAX_BYTES) return false;
+  return loadKernel() !== null;
+}
+
+/** Sizes (floats) and byte offsets of proj | u | mask | out | h | c | z in the kernel's memory. */
+function memoryLayout(batch: number, steps: number, units: number, masked: boolean, sequences: boolean) {
+  // A multiple of 8, so that 4·padded columns come in the kernel's blocks of 32.
+  const padded = Math.ceil(units / 8) * 8;
+  const width = 4 * padded;
+  const sizes = [batch * steps * width, units * width, masked ? batch * steps : 0, sequences ? batch * steps * padded : 0, batch * padded, batch * padded, width];
+  const offsets: number[] = [];
+  let end = 0;
+  for (const size of sizes) {
+    offsets.push(end * 4);
+    end += Math.ceil(size / 4) * 4;
+  }
+  return { padded, width, sizes, offsets, bytes: end * 4 };
 }
 
 /**
@@ -81,9 +108,7 @@ export function lstmInference(
   const wasm = loadKernel()!;
   const { units, returnSequences, goBackwards } = options;
   const [batch, steps, inputDim] = x.shape;
-  // A multiple of 8, so that 4·padded columns come in the kernel's blocks of 32.
-  const padded = Math.ceil(units / 8) * 8;
-  const width = 4 * padded;
+  const { padded, width, sizes, offsets, bytes } = memoryLayout(batch, steps, units, mask !== null, returnSequences);
   // x·W + b and U in the kernel's layout: gate blocks padded to `padded` columns, the cell gate's doubled.
   let proj: Float32Array = new Float32Array(0);
   let u: Float32Array = new Float32Array(0);
@@ -96,15 +121,7 @@ export function lstmInference(
     u = gateLayout(recurrentKernel as tf.Tensor2D, units, padded).dataSync() as Float32Array;
     if (mask !== null) keep = tf.cast(tf.cast(mask, 'bool'), 'float32').dataSync() as Float32Array;
   });
-  // The kernel's memory: proj | u | mask | out | h | c | z, in floats.
-  const sizes = [proj.length, u.length, (keep as Float32Array | null)?.length ?? 0, returnSequences ? batch * steps * padded : 0, batch * padded, batch * padded, width];
-  const offsets: number[] = [];
-  let end = 0;
-  for (const size of sizes) {
-    offsets.push(end * 4);
-    end += Math.ceil(size / 4) * 4;
-  }
-  const needed = end * 4 - wasm.memory.buffer.byteLength;
+  const needed = bytes - wasm.memory.buffer.byteLength;
   if (needed > 0) wasm.memory.grow(Math.ceil(needed / 65_536));
   const view = (index: number) => new Float32Array(wasm.memory.buffer, offsets[index]!, sizes[index]!);
   view(0).set(proj);

@@ -77,7 +77,7 @@ export function lstmSequence(
     );
   }
   // Inference (no tape) on wasm for small batches: the whole recurrence in one WebAssembly call.
-  if (!options.hardSigmoid && !isTapeRecording() && canRunLstmInference(batch)) return lstmInference(x, kernel, recurrentKernel, bias, mask, options);
+  if (!options.hardSigmoid && !isTapeRecording() && canRunLstmInference(x, options.units, mask)) return lstmInference(x, kernel, recurrentKernel, bias, mask, options);
   const tactics = tacticsFor(tf.getBackend());
   if (tactics.fullWidth && !options.hardSigmoid) return fullWidthSequence(x, kernel, recurrentKernel, bias, mask, options);
   // Saving activations only pays when the tape records this op (training).

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bidirectionalFastLstm, FastLSTM, fastLstm, type FastLstmArgs } from '../../src/layers/fastLstm.js';
 import { registerKdLayers } from '../../src/layers/register.js';
+import { canRunLstmInference } from '../../src/layers/lstmInference.js';
 import { KdConfigError } from '../../src/errors.js';
 import { withSeed } from '../../src/distill/seed.js';
 
@@ -395,6 +396,17 @@ describe('FastLSTM on wasm (smoke test)', () => {
       recorded!.dispose();
     });
     layer.dispose();
+  });
+
+  it('keeps the tfjs path where the inference kernel would not fit or does not apply', () => {
+    tf.tidy(() => {
+      const small = tf.zeros([2, 5, 3]) as tf.Tensor3D;
+      expect(canRunLstmInference(small, 150, null)).toBe(true);
+      expect(canRunLstmInference(small, 150, tf.ones([2, 5]))).toBe(true);
+      expect(canRunLstmInference(tf.zeros([25, 5, 3]) as tf.Tensor3D, 150, null)).toBe(false); // above 24 rows
+      expect(canRunLstmInference(tf.zeros([24, 2000, 1]) as tf.Tensor3D, 512, null)).toBe(false); // above 64 MiB of kernel memory
+      expect(canRunLstmInference(small, 150, tf.ones([2, 5, 2]))).toBe(false); // not a [batch, time] mask
+    });
   });
 
   it('matches tfjs LSTM on wasm without a bias (full-width path)', () => {

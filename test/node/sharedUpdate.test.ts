@@ -43,6 +43,14 @@ describe('exchangeLayout', () => {
     expect(regions.shares(layout) + 8 * workers).toBe(layout.bytes);
   });
 
+  it('makes room for the weights and state regions only where a sharded update uses them', () => {
+    // Replicated: the slots and the averaged gradient; SGD: and the weights; Adam: and two state regions.
+    expect(exchangeLayout(2, 10).regions).toBe(3);
+    expect(exchangeLayout(2, 10, 0).regions).toBe(4);
+    expect(exchangeLayout(2, 10, 2).regions).toBe(6);
+    expect(exchangeLayout(2, 10, 2).bytes).toBe(6 * 12 * 4 + 32);
+  });
+
   it('refuses a memory above WebAssembly 4 GiB with INVALID_OPTION naming the fix', () => {
     const error = (() => {
       try {
@@ -92,7 +100,7 @@ async function runBoth(make: () => tf.Optimizer, workers: number, steps: number)
 
   const optimizer = make();
   const spec = updateSpecOf(optimizer, 0) as Exclude<UpdateSpec, { kind: 'replicated' }>;
-  const layout = exchangeLayout(workers, size);
+  const layout = exchangeLayout(workers, size, 2);
   const memory = exchangeMemory(layout);
   const kernels = updateKernels(memory);
   floats(memory, regions.weights(layout), size).set(flatten(initial));
@@ -180,6 +188,10 @@ describe('SharedExchange.reduce', () => {
     expect(b).toBeCloseTo(0.8, 6);
     one.reduce([part], [2], 1, 10);
     expect(Array.from(floats(memory, regions.grad(layout), 2))).toEqual([3, 4]);
-    part.dispose();
+    // A NaN norm gives NaN everywhere, as tf.clipByGlobalNorm does, not an unclipped step.
+    const poisoned = tf.tensor1d([Number.NaN, 4]);
+    one.reduce([poisoned], [2], 1, 1);
+    expect(Array.from(floats(memory, regions.grad(layout), 2)).every(Number.isNaN)).toBe(true);
+    tf.dispose([part, poisoned]);
   });
 });

@@ -93,8 +93,8 @@ export class SharedExchange {
       let squares = 0;
       for (let w = 0; w < layout.workers; w++) squares += this.norms[w]!;
       const norm = Math.sqrt(squares);
-      // tf.clipByGlobalNorm's rule: scale by clipNorm / max(norm, clipNorm).
-      if (norm > clipNorm && n > 0) kernels.scale(grad, n, clipNorm / norm);
+      // tf.clipByGlobalNorm's rule: scale by clipNorm / max(norm, clipNorm); a NaN norm makes every value NaN, as it does there.
+      if (!(norm <= clipNorm) && n > 0) kernels.scale(grad, n, clipNorm / norm);
     }
   }
 

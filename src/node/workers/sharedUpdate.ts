@@ -16,11 +16,13 @@ import { UPDATE_WASM_BASE64 } from './updateWasm.js';
  * |---|---|
  * | slot w (w = 0 … workers − 1) | worker w's gradient of its shard (its batch mean) |
  * | grad | the batch mean gradient: Σ share_w · slot w, each worker its chunk |
- * | weights | the trainable weights, every variable flattened in `trainableWeights` order |
+ * | weights | sharded updates only: the trainable weights, every variable flattened in `trainableWeights` order |
  * | first | Adam's first moment, or Momentum's accumulation |
  * | second | Adam's second moment |
  *
  * then `workers` float64 partial squared norms and `workers` float64 shares.
+ * A replicated update has no weights or state regions, SGD no state, Momentum
+ * no second moment.
  */
 export interface ExchangeLayout {
   workers: number;
@@ -30,26 +32,33 @@ export interface ExchangeLayout {
   padded: number;
   /** Elements of each worker's chunk (a multiple of 4; the last chunks may be shorter or empty). */
   chunk: number;
+  /** Regions of `padded` floats: the slots and the averaged gradient, then the weights and state regions a sharded update uses. */
+  regions: number;
   /** Bytes of memory needed. */
   bytes: number;
 }
 
-/** The layout for `workers` replicas of a student with `size` trainable values. */
-export function exchangeLayout(workers: number, size: number): ExchangeLayout {
+/**
+ * The layout for `workers` replicas of a student with `size` trainable
+ * values, with room for the weights and `state` optimizer-state regions when
+ * the update is sharded (`state` undefined: replicated, no such regions).
+ */
+export function exchangeLayout(workers: number, size: number, state?: number): ExchangeLayout {
   const padded = Math.ceil(size / 4) * 4;
   const chunk = Math.ceil(padded / workers / 4) * 4;
-  return { workers, size, padded, chunk, bytes: (workers + 4) * padded * 4 + 16 * workers };
+  const count = workers + 1 + (state === undefined ? 0 : 1 + state);
+  return { workers, size, padded, chunk, regions: count, bytes: count * padded * 4 + 16 * workers };
 }
 
-/** Byte offsets of the regions of {@link ExchangeLayout}. */
+/** Byte offsets of the regions of {@link ExchangeLayout} (weights, first, second: sharded layouts only). */
 export const regions = {
   slot: (l: ExchangeLayout, worker: number) => worker * l.padded * 4,
   grad: (l: ExchangeLayout) => l.workers * l.padded * 4,
   weights: (l: ExchangeLayout) => (l.workers + 1) * l.padded * 4,
   first: (l: ExchangeLayout) => (l.workers + 2) * l.padded * 4,
   second: (l: ExchangeLayout) => (l.workers + 3) * l.padded * 4,
-  norms: (l: ExchangeLayout) => (l.workers + 4) * l.padded * 4,
-  shares: (l: ExchangeLayout) => (l.workers + 4) * l.padded * 4 + 8 * l.workers,
+  norms: (l: ExchangeLayout) => l.regions * l.padded * 4,
+  shares: (l: ExchangeLayout) => l.regions * l.padded * 4 + 8 * l.workers,
 };
 
 /** Worker `index`'s chunk of every region: elements [from, to). */
@@ -77,7 +86,7 @@ export function exchangeMemory(layout: ExchangeLayout): WebAssembly.Memory {
     throw new KdConfigError(
       'INVALID_OPTION',
       `a student of ${layout.size.toLocaleString('en-US')} trainable values needs ${(layout.bytes / 2 ** 30).toFixed(1)} GiB of shared memory ` +
-        `with ${layout.workers} workers ((workers + 4) copies of its values), above WebAssembly's 4 GiB: use fewer workers, or train without parallel`,
+        `with ${layout.workers} workers (${layout.regions} copies of its values), above WebAssembly's 4 GiB: use fewer workers, or train without parallel`,
     );
   }
   return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
@@ -143,8 +152,9 @@ export function stateRegions(spec: UpdateSpec): number {
  * Updates this worker's chunk of the weights from its chunk of the averaged
  * gradient, as the tfjs optimizer of the spec's class would (float32, the
  * same operations in the same order). Adam's bias corrections are taken
- * from the step count as `1 − β^(t+1)`, where tfjs multiplies a float32
- * accumulator each step: the two differ in the last bits.
+ * from the step count as `1 − β^(t+1)` in float64, where tfjs multiplies a
+ * float32 accumulator by float32 β each step: the two drift apart slowly (for
+ * β₂ = 0.999, about 4e-6 of the step's size after 1,000 steps).
  */
 export function applyUpdate(
   kernels: UpdateKernels,

@@ -160,7 +160,12 @@ async function begin(message: BeginMessage): Promise<void> {
 async function step(message: StepMessage): Promise<Record<string, number>> {
   const current = requireRun();
   if (message.rows === 0) {
-    current.optimizer.applyNothing();
+    try {
+      current.optimizer.applyNothing();
+    } catch (error) {
+      if (!(error instanceof BarrierAborted)) current.exchange.abort();
+      throw error;
+    }
     return {};
   }
   const inputs = toInputs(message.inputs!);

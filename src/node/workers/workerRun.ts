@@ -58,9 +58,20 @@ export class WorkerRun implements ParallelRun {
     const variables = spec.student.trainableWeights.map((w) => w.read());
     const size = variables.reduce((n, v) => n + v.size, 0);
     const optimizerState = await spec.optimizer.getWeights();
+    try {
+      await this.sendBegin(variables, size, optimizerState);
+    } finally {
+      // Only the step count is a fresh tensor; the rest are the optimizer's own variables.
+      optimizerState[0]?.tensor.dispose();
+    }
+  }
+
+  /** Lays out and fills the shared memory, then sends every worker its `begin`. */
+  private async sendBegin(variables: tf.Tensor[], size: number, optimizerState: Array<{ name: string; tensor: tf.Tensor }>): Promise<void> {
+    const { spec } = this;
     const iterations = optimizerState.length === 0 ? 0 : (await optimizerState[0]!.tensor.data())[0]!;
     this.update = updateSpecOf(spec.optimizer, iterations);
-    this.layout = exchangeLayout(this.threads.length, size);
+    this.layout = exchangeLayout(this.threads.length, size, this.update.kind === 'replicated' ? undefined : stateRegions(this.update));
     this.memory = exchangeMemory(this.layout);
     const flags: Record<string, boolean> = {};
     for (const flag of COPIED_FLAGS) flags[flag] = tf.env().getBool(flag);
@@ -87,8 +98,6 @@ export class WorkerRun implements ParallelRun {
       config: spec.optimizer.getConfig(),
       state: sharded ? [] : optimizerState.map((w) => dataOf(w.tensor)),
     };
-    // Only the step count is a fresh tensor; the rest are the optimizer's own variables.
-    optimizerState[0]?.tensor.dispose();
     const student = modelData(spec.student);
     const teacher = this.replicatesTeacher ? modelData(spec.teacherModel!) : undefined;
     // Each worker gets its own copy of the weights (the buffers are transferred, not shared).
