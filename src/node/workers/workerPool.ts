@@ -32,7 +32,10 @@ export interface WorkerPoolOptions {
  * Each worker holds a replica of the student; each batch is split into one
  * contiguous shard per worker; the shard gradients are averaged through
  * shared memory (weighted by shard size: the full-batch mean) and every
- * replica takes the same optimizer step. The epoch loop, callbacks, logs,
+ * replica takes the same optimizer step. For tfjs's Adam, Momentum and SGD
+ * the update itself is split too: each worker updates its share of the
+ * weights with WebAssembly SIMD kernels and the others read it (see
+ * docs/parallel.md); other optimizers run whole in every replica. The epoch loop, callbacks, logs,
  * validation and `History` stay in the main thread; the replicas' weights are
  * copied to the student at the end of every epoch and of the run.
  *
